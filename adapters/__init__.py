@@ -1,0 +1,1 @@
+"""Platform adapters: one package per platform, found by ``bot.adapter.load_adapter_class``."""

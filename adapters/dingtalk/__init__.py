@@ -1,0 +1,1 @@
+"""dingtalk adapter: arrives with the platforms issue (see README)."""

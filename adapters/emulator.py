@@ -1,0 +1,157 @@
+"""The base of every platform emulator: an aiohttp app on 127.0.0.1 that serves a platform's
+API in its documented wire format, records every call, and fails on demand.
+
+Used by the tests and by ``kefu demo``; never by production code paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["Emulator", "Call", "Fault"]
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any  # parsed JSON, or the form's field names, or raw bytes
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Fault:
+    errcode: int | None = None  # answer {"errcode": N}
+    status: int | None = None  # answer this HTTP status
+    delay: float = 0.0  # wait this long first (a timeout, if long enough)
+    times: int = 1
+
+
+class Emulator(ABC):
+    """Subclasses add routes in `setup(app)` and use `check_token`/`record`/`fault`."""
+
+    name = "platform"
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.tokens: set[str] = set()
+        self.faults: dict[str, list[Fault]] = {}
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+        self._n = 0
+        self._changed = asyncio.Event()
+
+    # -- test controls -------------------------------------------------------------
+
+    def fail(self, path: str, errcode: int | None = None, *, status: int | None = None,
+             delay: float = 0.0, times: int = 1) -> None:
+        """The next `times` calls to `path` answer with this fault."""
+        self.faults.setdefault(path, []).append(Fault(errcode, status, delay, times))
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far is now expired (the next API call gets 42001)."""
+        self.tokens.clear()
+
+    def sent(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    async def wait_for(self, path: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until `path` has been called `count` times; the calls."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while len(self.sent(path)) < count:
+            left = end - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: {path} called {len(self.sent(path))} times, expected {count}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+        return self.sent(path)
+
+    # -- serving -------------------------------------------------------------------
+
+    @abstractmethod
+    def setup(self, app: web.Application) -> None:
+        """Add the platform's routes."""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        self.setup(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        real_port = self._runner.addresses[0][1]
+        self.base_url = f"http://{host}:{real_port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    # -- helpers for subclasses ----------------------------------------------------
+
+    def issue_token(self) -> str:
+        self._n += 1
+        token = f"{self.name}-token-{self._n}"
+        self.tokens.add(token)
+        return token
+
+    def check_token(self, request: web.Request) -> web.Response | None:
+        token = request.query.get("access_token", "")
+        if not token:
+            return self.error(41001, "access_token missing")
+        if token not in self.tokens:
+            return self.error(42001, "access_token expired")
+        return None
+
+    async def record(self, request: web.Request) -> Call:
+        body: Any
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            body = {k: (getattr(v, "filename", None) or str(v)) for k, v in form.items()}
+            body["_files"] = {k: v.file.read() for k, v in form.items() if hasattr(v, "file")}
+        else:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+        call = Call(request.method, request.path, dict(request.query), body)
+        self.calls.append(call)
+        self._changed.set()
+        return call
+
+    async def fault(self, path: str) -> web.Response | None:
+        queue = self.faults.get(path)
+        if not queue:
+            return None
+        f = queue[0]
+        f.times -= 1
+        if f.times <= 0:
+            queue.pop(0)
+        if f.delay:
+            await asyncio.sleep(f.delay)
+        if f.status:
+            return web.Response(status=f.status, text="emulated failure")
+        if f.errcode is not None:
+            return self.error(f.errcode, "emulated error")
+        return None
+
+    @staticmethod
+    def error(errcode: int, errmsg: str) -> web.Response:
+        return web.json_response({"errcode": errcode, "errmsg": errmsg})
+
+    @staticmethod
+    def ok(**extra: Any) -> web.Response:
+        return web.json_response({"errcode": 0, "errmsg": "ok", **extra})

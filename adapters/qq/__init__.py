@@ -1,0 +1,1 @@
+"""qq adapter: arrives with the platforms issue (see README)."""

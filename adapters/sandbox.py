@@ -1,0 +1,103 @@
+"""A whole kefu on 127.0.0.1 with the platforms emulated: what `kefu demo` and the tests run.
+
+kefu itself is started exactly as `kefu run` starts it, from a parsed config; only the
+platforms' API base URLs point at the emulators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from adapters.wechat.emulator import WeChatEmulator, WeChatPusher, new_aes_key
+from adapters.wecom.emulator import WeComEmulator, WeComPusher
+from bot.app import Runtime
+from bot.clock import Clock
+from bot.config import Config, parse_config
+
+__all__ = ["Sandbox"]
+
+
+@dataclass
+class Sandbox:
+    storage: str = "sqlite:///:memory:"
+    bus: str = "memory://"
+    safe_mode: bool = True
+    agents: dict[str, str] = field(default_factory=lambda: {"小李": "lixiaoli", "小王": "wangxiaowang"})
+    nicknames: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # merged into the config
+    clock: Clock | None = None
+
+    def __post_init__(self) -> None:
+        self.wx_token, self.wx_key = "wxtoken123", new_aes_key() if self.safe_mode else ""
+        self.wc_token, self.wc_key = "wecomtoken", new_aes_key()
+        self.wechat = WeChatEmulator("wx1234567890abcdef", "wx-app-secret-0001", self.nicknames)
+        self.wecom = WeComEmulator("ww0123456789abcdef", "wecom-app-secret-0001", 1000002,
+                                   robot_keys={"robot-key-service"}, chats={"desk-chat"})
+        self.kefu: Runtime | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    def config_dict(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "server": {"host": "127.0.0.1", "port": 0},
+            "storage": self.storage,
+            "bus": self.bus,
+            "accounts": [
+                {"name": "mp", "platform": "wechat", "role": "customer", "app_id": self.wechat.app_id,
+                 "app_secret": self.wechat.app_secret, "token": self.wx_token, "encoding_aes_key": self.wx_key,
+                 "api_base_url": self.wechat.base_url},
+                {"name": "desk", "platform": "wecom", "role": "desk", "corp_id": self.wecom.corp_id,
+                 "agent_id": self.wecom.agent_id, "secret": self.wecom.secret, "token": self.wc_token,
+                 "encoding_aes_key": self.wc_key, "api_base_url": self.wecom.base_url},
+            ],
+            "agents": [{"name": n, "ids": {"desk": uid}} for n, uid in self.agents.items()],
+            "groups": {"service": {"account": "desk", "webhook_key": "robot-key-service"}},
+        }
+        cfg.update(self.extra)
+        return cfg
+
+    @property
+    def config(self) -> Config:
+        return parse_config(self.config_dict(), env={})
+
+    async def start(self) -> Sandbox:
+        await self.wechat.start()
+        await self.wecom.start()
+        await self.start_kefu()
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self
+
+    async def start_kefu(self) -> Runtime:
+        self.kefu = Runtime(self.config, clock=self.clock)
+        await self.kefu.start()
+        base = f"http://127.0.0.1:{self.kefu.port}"
+        self.customer = WeChatPusher(f"{base}/wechat/mp", self.wx_token, self.wechat.app_id, self.wx_key)
+        self.desk = WeComPusher(f"{base}/wecom/desk", self.wc_token, self.wc_key, self.wecom.corp_id,
+                                self.wecom.agent_id)
+        self.base_url = base
+        return self.kefu
+
+    async def stop_kefu(self) -> None:
+        if self.kefu:
+            await self.kefu.stop()
+            self.kefu = None
+
+    async def stop(self) -> None:
+        await self.stop_kefu()
+        if self.http:
+            await self.http.close()
+        await self.wechat.stop()
+        await self.wecom.stop()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until kefu has handled and delivered everything it took."""
+        assert self.kefu is not None
+        await self.kefu.wait_idle(timeout)
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,104 @@
+"""An async JSON API client with a shared, cached access token (the WeChat family's pattern).
+
+The token lives in the runtime's state (Redis when the bus is Redis, so every process
+shares one), and one refresher at a time fetches a new one, under a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from typing import Any
+
+import aiohttp
+from loguru import logger
+
+from bot.errors import PlatformError, TransientError
+from bot.state import State
+
+__all__ = ["TokenClient", "TOKEN_INVALID", "BUSY"]
+
+TOKEN_INVALID = {40001, 40014, 42001}  # invalid, not a token, expired: refresh once and retry
+BUSY = {-1}  # "system busy, try later"
+
+
+class TokenClient(ABC):
+    platform = ""
+    token_margin = 300  # refresh this many seconds before the platform's expiry
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession, state: State, cache_key: str):
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+        self.state = state
+        self.key = f"token:{cache_key}"
+
+    @abstractmethod
+    async def fetch_token(self) -> tuple[str, int]:
+        """Ask the platform for a new token: (token, seconds it lives)."""
+
+    async def token(self, stale: str | None = None) -> str:
+        """The shared token; `stale` is one the platform just refused, to be replaced."""
+        cached = await self.state.get(self.key)
+        if cached and cached != stale:
+            return cached
+        lock = f"lock:{self.key}"
+        for _ in range(100):
+            if await self.state.add(lock, ttl=15):
+                try:
+                    cached = await self.state.get(self.key)
+                    if cached and cached != stale:  # another process refreshed meanwhile
+                        return cached
+                    token, ttl = await self.fetch_token()
+                    await self.state.set(self.key, token, ttl=max(60, ttl - self.token_margin))
+                    logger.info("{}: fetched a new access token", self.platform)
+                    return token
+                finally:
+                    await self.state.delete(lock)
+            await asyncio.sleep(0.1)  # someone else is refreshing; wait for their token
+            cached = await self.state.get(self.key)
+            if cached and cached != stale:
+                return cached
+        raise TransientError(f"{self.platform}: timed out waiting for the access token refresh")
+
+    async def raw(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """One HTTP call; network faults, timeouts and 5xx become TransientError."""
+        url = self.base_url + path
+        try:
+            async with self.http.request(method, url, **kw) as resp:
+                body = await resp.read()
+                if resp.status >= 500:
+                    raise TransientError(f"{self.platform}: HTTP {resp.status} from {path}")
+                if resp.status >= 400:
+                    raise PlatformError(resp.status, f"HTTP {resp.status} from {path}", platform=self.platform)
+                if resp.content_type and not resp.content_type.endswith("json") and body[:1] != b"{":
+                    return {"errcode": 0, "_body": body, "_content_type": resp.content_type,
+                            "_disposition": resp.headers.get("Content-Disposition", "")}
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise TransientError(f"{self.platform}: {type(e).__name__} calling {path}: {e}") from e
+        try:
+            data = json.loads(body)
+        except ValueError as e:
+            raise TransientError(f"{self.platform}: {path} answered non-JSON") from e
+        return data if isinstance(data, dict) else {"errcode": 0, "data": data}
+
+    async def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """An authenticated call: the token refreshed once on 40001/40014/42001."""
+        stale: str | None = None
+        form = kw.pop("form", None)  # a FormData factory: a body can be sent only once
+        for attempt in range(2):
+            token = await self.token(stale)
+            if form is not None:
+                kw["data"] = form()
+            data = await self.raw(method, path, params={**(params or {}), "access_token": token}, **kw)
+            code = int(data.get("errcode", 0) or 0)
+            if code == 0:
+                return data
+            if code in TOKEN_INVALID and attempt == 0:
+                logger.warning("{}: token refused ({}); refreshing once", self.platform, code)
+                stale = token
+                continue
+            if code in BUSY:
+                raise TransientError(f"{self.platform}: system busy ({code}) on {path}")
+            raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
+        raise AssertionError("unreachable")

@@ -1,0 +1,60 @@
+"""WeChat Official Account glue: the webhook routes and deliveries through the CS API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from loguru import logger
+
+from adapters.wechat import inbound
+from adapters.wechat.client import WeChatClient
+from bot.adapter import Adapter, Route
+from bot.config import WeChatAccount
+from bot.errors import BadRequest
+from bot.model import Delivery
+
+__all__ = ["WeChatAdapter"]
+
+
+class WeChatAdapter(Adapter):
+    platform = "wechat"
+    account: WeChatAccount
+
+    def routes(self) -> list[Route]:
+        return [Route("GET", self.verify), Route("POST", self.callback)]
+
+    async def start(self) -> None:
+        acc = self.account
+        assert self.runtime.http is not None
+        self.client = WeChatClient(acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_id, acc.app_secret)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        echostr = inbound.verify_url(self.account, request.query)
+        logger.info("wechat/{}: URL verification answered", self.account.name)
+        return web.Response(text=echostr)
+
+    async def callback(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not body:
+            raise BadRequest("empty body")
+        plain = inbound.read_callback(self.account, request.query, body)
+        msg = inbound.to_message(self.account.name, plain)
+        await self.runtime.ingest([msg])
+        # Answered through the customer-service API, never the passive reply: ack at once.
+        return web.Response(text="success")
+
+    async def send(self, d: Delivery) -> str:
+        if d.kind == "image":
+            await self.client.send_image(d.to, d.media)
+        else:
+            await self.client.send_text(d.to, d.text)
+        return ""  # the CS API gives no message id
+
+    async def display_name(self, user_id: str) -> str:
+        info = await self.client.user_info(user_id)
+        return str(info.get("remark") or info.get("nickname") or "")
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        return await self.client.download_media(media_id)
+
+    async def upload_image(self, data: bytes, filename: str) -> str:
+        return await self.client.upload_media("image", data, filename)

@@ -1,0 +1,64 @@
+"""WeChat Official Account API, async: token, customer-service send, user info, media."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from adapters.tokens import TokenClient
+from bot.errors import PlatformError
+from bot.state import State
+
+__all__ = ["WeChatClient"]
+
+
+class WeChatClient(TokenClient):
+    platform = "wechat"
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession, state: State, app_id: str, app_secret: str):
+        super().__init__(base_url, http, state, cache_key=f"wechat:{app_id}")
+        self.app_id = app_id
+        self.app_secret = app_secret
+
+    async def fetch_token(self) -> tuple[str, int]:
+        data = await self.raw(
+            "GET",
+            "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.app_id, "secret": self.app_secret},
+        )
+        if "access_token" not in data:
+            raise PlatformError(int(data.get("errcode", -2)), str(data.get("errmsg", "")), platform=self.platform)
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+    async def send(self, openid: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {"touser": openid, "msgtype": msgtype, msgtype: body}
+        return await self.call("POST", "/cgi-bin/message/custom/send", json=payload)
+
+    async def send_text(self, openid: str, content: str) -> dict[str, Any]:
+        return await self.send(openid, "text", {"content": content})
+
+    async def send_image(self, openid: str, media_id: str) -> dict[str, Any]:
+        return await self.send(openid, "image", {"media_id": media_id})
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        return await self.call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
+
+    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
+        def form() -> aiohttp.FormData:
+            f = aiohttp.FormData()
+            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
+            return f
+
+        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
+        return str(res["media_id"])
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
+        return res.get("_body", b""), _filename(res.get("_disposition", ""), media_id)
+
+
+def _filename(disposition: str, fallback: str) -> str:
+    if "filename=" in disposition:
+        return disposition.split("filename=", 1)[1].strip().strip('"') or fallback
+    return fallback

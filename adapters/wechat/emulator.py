@@ -1,0 +1,174 @@
+"""WeChat Official Account emulator: the API kefu calls, and the server that pushes callbacks.
+
+`WeChatEmulator` serves /cgi-bin/token, /cgi-bin/message/custom/send, /cgi-bin/user/info and
+media on 127.0.0.1. `WeChatPusher` plays the WeChat server's side of the webhook: it signs
+and (in safe mode) encrypts callbacks with wechatpy's own crypto, as the platform does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import xmltodict
+from aiohttp import web
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner
+
+from adapters.emulator import Emulator
+
+__all__ = ["WeChatEmulator", "WeChatPusher", "new_aes_key"]
+
+CS_SEND = "/cgi-bin/message/custom/send"
+
+
+def new_aes_key() -> str:
+    """A valid EncodingAESKey: base64 of 32 random bytes, without the trailing '='."""
+    import base64
+
+    return base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+class WeChatEmulator(Emulator):
+    name = "wechat"
+
+    def __init__(self, app_id: str, app_secret: str, nicknames: dict[str, str] | None = None):
+        super().__init__()
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.nicknames = nicknames or {}
+        self.media: dict[str, bytes] = {}
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_get("/cgi-bin/token", self.token)
+        app.router.add_post(CS_SEND, self.cs_send)
+        app.router.add_get("/cgi-bin/user/info", self.user_info)
+        app.router.add_post("/cgi-bin/media/upload", self.media_upload)
+        app.router.add_get("/cgi-bin/media/get", self.media_get)
+
+    def texts_to(self, openid: str) -> list[str]:
+        """Text contents sent to one customer, in order."""
+        return [c.body["text"]["content"] for c in self.sent(CS_SEND)
+                if c.body.get("touser") == openid and c.body.get("msgtype") == "text"]
+
+    async def token(self, request: web.Request) -> web.Response:
+        await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        q = request.query
+        if q.get("grant_type") != "client_credential":
+            return self.error(40002, "invalid grant_type")
+        if q.get("appid") != self.app_id:
+            return self.error(40013, "invalid appid")
+        if q.get("secret") != self.app_secret:
+            return self.error(40125, "invalid appsecret")
+        return web.json_response({"access_token": self.issue_token(), "expires_in": 7200})
+
+    async def cs_send(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            await self.record(request)
+            return bad
+        call = await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
+        msgtype = body.get("msgtype")
+        if not body.get("touser"):
+            return self.error(40003, "invalid openid")
+        if msgtype not in {"text", "image", "voice", "video", "music", "news", "mpnews", "link", "miniprogrampage"}:
+            return self.error(40008, "invalid message type")
+        if msgtype == "text" and len(body.get("text", {}).get("content", "").encode()) > 2048:
+            return self.error(45002, "content size out of limit")
+        if msgtype == "image" and not body.get("image", {}).get("media_id"):
+            return self.error(40007, "invalid media_id")
+        return self.ok()
+
+    async def user_info(self, request: web.Request) -> web.Response:
+        await self.record(request)
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        openid = request.query.get("openid", "")
+        if openid not in self.nicknames:  # today's API no longer returns nicknames at all
+            return web.json_response({"subscribe": 1, "openid": openid, "remark": ""})
+        return web.json_response({"subscribe": 1, "openid": openid, "nickname": self.nicknames[openid], "remark": ""})
+
+    async def media_upload(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        call = await self.record(request)
+        media_id = f"wx-media-{len(self.media) + 1}"
+        self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
+        return web.json_response({"type": request.query.get("type", "image"), "media_id": media_id,
+                                  "created_at": int(time.time())})
+
+    async def media_get(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        await self.record(request)
+        data = self.media.get(request.query.get("media_id", ""))
+        if data is None:
+            return self.error(40007, "invalid media_id")
+        return web.Response(body=data, content_type="image/jpeg",
+                            headers={"Content-Disposition": 'attachment; filename="image.jpg"'})
+
+
+@dataclass
+class WeChatPusher:
+    """The WeChat server's side of the webhook: builds, signs, encrypts and posts callbacks."""
+
+    url: str  # kefu's webhook, e.g. http://127.0.0.1:8080/wechat/mp
+    token: str
+    app_id: str
+    aes_key: str = ""  # set: safe mode
+    gh_id: str = "gh_0123456789ab"
+    compatible: bool = False  # with aes_key: also send the plaintext fields (compatible mode)
+
+    def xml(self, openid: str, msg_type: str, fields: dict[str, Any], create_time: int | None = None) -> str:
+        ct = create_time or int(time.time())
+        inner = "".join(
+            f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()
+        )
+        return (f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName>"
+                f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ct}</CreateTime>"
+                f"<MsgType><![CDATA[{msg_type}]]></MsgType>{inner}</xml>")
+
+    def text_xml(self, openid: str, content: str, msg_id: int, create_time: int | None = None) -> str:
+        return self.xml(openid, "text", {"Content": content, "MsgId": msg_id}, create_time)
+
+    def event_xml(self, openid: str, event: str, key: str = "", create_time: int | None = None) -> str:
+        return self.xml(openid, "event", {"Event": event, "EventKey": key}, create_time)
+
+    def signed(self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+        """(query, body) exactly as WeChat would post this message."""
+        ts = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
+        signer = WeChatSigner()
+        signer.add_data(self.token, ts, nonce)
+        query = {"signature": signer.signature, "timestamp": ts, "nonce": nonce, "openid": "x"}
+        if not self.aes_key:
+            return query, plain_xml.encode()
+        crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
+        enc = xmltodict.parse(crypto.encrypt_message(plain_xml, nonce, ts))["xml"]
+        encrypt, msg_sig = enc["Encrypt"], enc["MsgSignature"]
+        query.update(encrypt_type="aes", msg_signature=msg_sig)
+        if self.compatible:
+            body = plain_xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
+        else:
+            body = f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        return query, body.encode()
+
+    async def post(self, http: aiohttp.ClientSession, plain_xml: str, **kw: Any) -> tuple[int, str]:
+        query, body = self.signed(plain_xml, **kw)
+        async with http.post(self.url, params=query, data=body, headers={"Content-Type": "text/xml"}) as r:
+            return r.status, await r.text()
+
+    async def verify(self, http: aiohttp.ClientSession, echostr: str = "echo-123") -> tuple[int, str]:
+        ts, nonce = str(int(time.time())), secrets.token_hex(5)
+        signer = WeChatSigner()
+        signer.add_data(self.token, ts, nonce)
+        params = {"signature": signer.signature, "timestamp": ts, "nonce": nonce, "echostr": echostr}
+        async with http.get(self.url, params=params) as r:
+            return r.status, await r.text()

@@ -1,0 +1,70 @@
+"""WeCom API, async: token, app messages to users, appchat, group robot webhooks, media."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from adapters.tokens import TokenClient
+from bot.errors import PlatformError
+from bot.state import State
+
+__all__ = ["WeComClient"]
+
+
+class WeComClient(TokenClient):
+    platform = "wecom"
+
+    def __init__(
+        self, base_url: str, http: aiohttp.ClientSession, state: State, corp_id: str, secret: str, agent_id: int
+    ):
+        # one token per app: the secret's head tells apps of one corp apart (as wechatpy does)
+        super().__init__(base_url, http, state, cache_key=f"wecom:{corp_id}:{secret[:10]}")
+        self.corp_id = corp_id
+        self.secret = secret
+        self.agent_id = agent_id
+
+    async def fetch_token(self) -> tuple[str, int]:
+        data = await self.raw("GET", "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret})
+        if "access_token" not in data or int(data.get("errcode", 0) or 0):
+            raise PlatformError(int(data.get("errcode", -2)), str(data.get("errmsg", "")), platform=self.platform)
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+    async def send_text(self, user_ids: str, content: str) -> dict[str, Any]:
+        return await self.send(user_ids, "text", {"content": content})
+
+    async def send(self, user_ids: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {"touser": user_ids, "agentid": self.agent_id, "msgtype": msgtype, msgtype: body, "safe": 0}
+        data = await self.call("POST", "/cgi-bin/message/send", json=payload)
+        if data.get("invaliduser"):
+            raise PlatformError(81013, f"unreachable user(s): {data['invaliduser']}", platform=self.platform)
+        return data
+
+    async def appchat_text(self, chat_id: str, content: str) -> dict[str, Any]:
+        payload = {"chatid": chat_id, "msgtype": "text", "text": {"content": content}, "safe": 0}
+        return await self.call("POST", "/cgi-bin/appchat/send", json=payload)
+
+    async def robot_text(self, key: str, content: str, mentioned: list[str] | None = None) -> dict[str, Any]:
+        """A group robot webhook: no token, the key is the credential."""
+        payload = {"msgtype": "text", "text": {"content": content, "mentioned_list": mentioned or []}}
+        data = await self.raw("POST", "/cgi-bin/webhook/send", params={"key": key}, json=payload)
+        code = int(data.get("errcode", 0) or 0)
+        if code:
+            raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
+        return data
+
+    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
+        def form() -> aiohttp.FormData:
+            f = aiohttp.FormData()
+            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
+            return f
+
+        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
+        return str(res["media_id"])
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
+        disposition = res.get("_disposition", "")
+        name = disposition.split("filename=", 1)[1].strip('" ') if "filename=" in disposition else media_id
+        return res.get("_body", b""), name

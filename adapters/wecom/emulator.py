@@ -1,0 +1,167 @@
+"""WeCom emulator: the API kefu calls (gettoken, message/send, appchat, group robot, media),
+and `WeComPusher`, the WeCom server's side of the app callback, encrypted with wechatpy's crypto.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import xmltodict
+from aiohttp import web
+from wechatpy.work.crypto import WeChatCrypto
+
+from adapters.emulator import Emulator
+
+__all__ = ["WeComEmulator", "WeComPusher", "APP_SEND", "ROBOT_SEND", "APPCHAT_SEND"]
+
+APP_SEND = "/cgi-bin/message/send"
+ROBOT_SEND = "/cgi-bin/webhook/send"
+APPCHAT_SEND = "/cgi-bin/appchat/send"
+
+
+class WeComEmulator(Emulator):
+    name = "wecom"
+
+    def __init__(self, corp_id: str, secret: str, agent_id: int, users: set[str] | None = None,
+                 robot_keys: set[str] | None = None, chats: set[str] | None = None):
+        super().__init__()
+        self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
+        self.users = users  # None: every user id exists
+        self.robot_keys = robot_keys or set()
+        self.chats = chats or set()
+        self.media: dict[str, bytes] = {}
+        self._msgid = 0
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_get("/cgi-bin/gettoken", self.gettoken)
+        app.router.add_post(APP_SEND, self.message_send)
+        app.router.add_post(APPCHAT_SEND, self.appchat_send)
+        app.router.add_post(ROBOT_SEND, self.robot_send)
+        app.router.add_post("/cgi-bin/media/upload", self.media_upload)
+        app.router.add_get("/cgi-bin/media/get", self.media_get)
+
+    def texts_to(self, user_id: str) -> list[str]:
+        """Text contents the app sent to one user, in order."""
+        return [c.body["text"]["content"] for c in self.sent(APP_SEND)
+                if user_id in str(c.body.get("touser", "")).split("|") and c.body.get("msgtype") == "text"]
+
+    async def gettoken(self, request: web.Request) -> web.Response:
+        await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        if request.query.get("corpid") != self.corp_id:
+            return self.error(40013, "invalid corpid")
+        if request.query.get("corpsecret") != self.secret:
+            return self.error(40001, "invalid credential")
+        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.issue_token(), "expires_in": 7200})
+
+    async def message_send(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            await self.record(request)
+            return bad
+        call = await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
+        if body.get("agentid") != self.agent_id:
+            return self.error(40056, "invalid agentid")
+        if not body.get("msgtype") or body["msgtype"] not in body:
+            return self.error(40008, "invalid message type")
+        wanted = [u for u in str(body.get("touser", "")).split("|") if u]
+        if not wanted:
+            return self.error(40031, "invalid user list")
+        bad_users = [u for u in wanted if self.users is not None and u not in self.users]
+        self._msgid += 1
+        extra: dict[str, Any] = {"msgid": f"wecom-msg-{self._msgid}"}
+        if bad_users:
+            extra["invaliduser"] = "|".join(bad_users)
+        return self.ok(**extra)
+
+    async def appchat_send(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        call = await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        if call.body.get("chatid") not in self.chats:
+            return self.error(86003, "chat not exists")
+        return self.ok()
+
+    async def robot_send(self, request: web.Request) -> web.Response:
+        call = await self.record(request)
+        if (f := await self.fault(request.path)) is not None:
+            return f
+        if request.query.get("key") not in self.robot_keys:
+            return self.error(93000, "invalid webhook url")
+        content = (call.body or {}).get("text", {}).get("content", "")
+        if len(content.encode()) > 2048:
+            return self.error(40058, "content exceed max length")
+        return self.ok()
+
+    async def media_upload(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        call = await self.record(request)
+        media_id = f"wecom-media-{len(self.media) + 1}"
+        self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
+        return web.json_response({"errcode": 0, "errmsg": "ok", "type": request.query.get("type", "image"),
+                                  "media_id": media_id, "created_at": str(int(time.time()))})
+
+    async def media_get(self, request: web.Request) -> web.Response:
+        if (bad := self.check_token(request)) is not None:
+            return bad
+        await self.record(request)
+        data = self.media.get(request.query.get("media_id", ""))
+        if data is None:
+            return self.error(40007, "invalid media_id")
+        return web.Response(body=data, content_type="image/png",
+                            headers={"Content-Disposition": 'attachment; filename="agent.png"'})
+
+
+@dataclass
+class WeComPusher:
+    """The WeCom server's side of a self-built app's callback."""
+
+    url: str  # kefu's webhook, e.g. http://127.0.0.1:8080/wecom/desk
+    token: str
+    aes_key: str
+    corp_id: str
+    agent_id: int
+
+    def text_xml(self, user_id: str, content: str, msg_id: int, create_time: int | None = None) -> str:
+        ct = create_time or int(time.time())
+        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+                f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{ct}</CreateTime>"
+                f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
+                f"<MsgId>{msg_id}</MsgId><AgentID>{self.agent_id}</AgentID></xml>")
+
+    def image_xml(self, user_id: str, media_id: str, msg_id: int) -> str:
+        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+                f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+                f"<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://127.0.0.1/x.png]]></PicUrl>"
+                f"<MediaId><![CDATA[{media_id}]]></MediaId><MsgId>{msg_id}</MsgId>"
+                f"<AgentID>{self.agent_id}</AgentID></xml>")
+
+    def signed(self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+        ts = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
+        enc = xmltodict.parse(WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(plain_xml, nonce, ts))["xml"]
+        body = (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+                f"<AgentID><![CDATA[{self.agent_id}]]></AgentID><Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt></xml>")
+        return {"msg_signature": enc["MsgSignature"], "timestamp": ts, "nonce": nonce}, body.encode()
+
+    async def post(self, http: aiohttp.ClientSession, plain_xml: str, **kw: Any) -> tuple[int, str]:
+        query, body = self.signed(plain_xml, **kw)
+        async with http.post(self.url, params=query, data=body, headers={"Content-Type": "text/xml"}) as r:
+            return r.status, await r.text()
+
+    async def verify(self, http: aiohttp.ClientSession, echo: str = "echo-wecom-1") -> tuple[int, str]:
+        ts, nonce = str(int(time.time())), secrets.token_hex(5)
+        enc = xmltodict.parse(WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(echo, nonce, ts))["xml"]
+        params = {"msg_signature": enc["MsgSignature"], "timestamp": ts, "nonce": nonce, "echostr": enc["Encrypt"]}
+        async with http.get(self.url, params=params) as r:
+            return r.status, await r.text()

@@ -1,0 +1,66 @@
+"""What every platform adapter offers the core. Adapters live in ``adapters/<platform>/``."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aiohttp import web
+
+from bot.model import Delivery
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+__all__ = ["Adapter", "Route", "load_adapter_class"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    suffix: str = ""  # below the account's base path /<platform>/<name>
+
+
+class Adapter(ABC):
+    """Glue between one configured account and the core: routes in, deliveries out."""
+
+    platform: ClassVar[str]
+
+    def __init__(self, account: Any, runtime: Runtime):
+        self.account = account
+        self.runtime = runtime
+
+    @property
+    def base_path(self) -> str:
+        return f"/{self.platform}/{self.account.name}"
+
+    def routes(self) -> list[Route]:
+        return []
+
+    async def start(self) -> None:
+        """Open clients; called once the shared HTTP session exists."""
+
+    async def stop(self) -> None:
+        """Close what start opened."""
+
+    @abstractmethod
+    async def send(self, delivery: Delivery) -> str:
+        """Perform one delivery; return the platform's id for it ('' if it gives none).
+
+        Raise PlatformError for a refusal, TransientError for what is worth retrying.
+        """
+
+    async def display_name(self, user_id: str) -> str:
+        """A person's name as the platform knows it; '' when it will not say."""
+        return ""
+
+
+def load_adapter_class(platform: str) -> type[Adapter]:
+    """Adapters are found by name, so the core never imports them."""
+    module = importlib.import_module(f"adapters.{platform}")
+    cls: type[Adapter] = module.ADAPTER
+    return cls

@@ -1,0 +1,195 @@
+"""The runtime: one aiohttp server for every adapter, the bus, storage, worker and sender."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import aiohttp
+from aiohttp import web
+from loguru import logger
+
+from bot.adapter import Adapter, load_adapter_class
+from bot.bus import Bus, MemoryBus, RedisBus
+from bot.clock import Clock
+from bot.config import Config
+from bot.directory import Directory
+from bot.errors import BadRequest, BusUnavailable
+from bot.model import Delivery, Message
+from bot.sender import Sender
+from bot.state import MemoryState, RedisState, State
+from bot.storage import Store
+from bot.worker import INBOUND, OUTBOUND, Worker
+
+__all__ = ["Runtime", "DEDUPE_TTL"]
+
+DEDUPE_TTL = 24 * 3600.0  # platforms retry within seconds; a day is plenty
+
+
+def _redis_url(url: str) -> tuple[str, str]:
+    """redis://host:port/db?prefix=kefu: -> (url without prefix, prefix)."""
+    parts = urlsplit(url)
+    q = parse_qs(parts.query)
+    prefix = q.pop("prefix", ["kefu:"])[0]
+    query = "&".join(f"{k}={v[0]}" for k, v in q.items())
+    return urlunsplit(parts._replace(query=query)), prefix
+
+
+class Runtime:
+    """Everything one kefu process runs, built from the config."""
+
+    def __init__(self, config: Config, clock: Clock | None = None):
+        self.config = config
+        self.clock = clock or Clock()
+        self.directory = Directory(config)
+        self.store = Store(config.storage)
+        self.redis: Any = None
+        self.bus: Bus
+        self.state: State
+        if config.bus == "memory://":
+            self.bus, self.state = MemoryBus(), MemoryState()
+        else:
+            import redis.asyncio as aioredis
+
+            url, prefix = _redis_url(config.bus)
+            self.redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+            self.bus, self.state = RedisBus(self.redis, prefix=prefix), RedisState(self.redis, prefix=prefix)
+        self.adapters: dict[str, Adapter] = {
+            acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
+        }
+        self.chains = importlib.import_module("handlers").build_chains(config)
+        self.http: aiohttp.ClientSession | None = None
+        self.worker = Worker(self)
+        self.sender = Sender(self)
+        self._runner: web.AppRunner | None = None
+        self.port: int = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self, serve: bool = True) -> None:
+        await self.store.create_tables()
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
+        for adapter in self.adapters.values():
+            await adapter.start()
+        self.bus.subscribe(INBOUND, self.worker.handle)
+        self.bus.subscribe(OUTBOUND, self.sender.handle)
+        await self.bus.start()
+        if serve:
+            self._runner = web.AppRunner(self.web_app(), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+            await site.start()
+            self.port = self._runner.addresses[0][1]
+            logger.info("kefu listening on http://{}:{}", self.config.server.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+        await self.bus.close()
+        for adapter in self.adapters.values():
+            await adapter.stop()
+        if self.http:
+            await self.http.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.store.close()
+
+    # -- the server ----------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.server.max_body_bytes, middlewares=[_errors])
+        app.router.add_get("/healthz", self._healthz)
+        for adapter in self.adapters.values():
+            for route in adapter.routes():
+                app.router.add_route(route.method, adapter.base_path + route.suffix, route.handler)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        checks: dict[str, str] = {}
+        for name, probe in (("storage", self.store.ping), ("state", self.state.ping)):
+            try:
+                await asyncio.wait_for(probe(), 2)
+                checks[name] = "ok"
+            except Exception as e:
+                checks[name] = f"down: {type(e).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return web.json_response({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
+
+    # -- what adapters and handlers call ------------------------------------------
+
+    async def ingest(self, messages: list[Message]) -> int:
+        """Put inbound messages durably on the bus; platform retries are dropped here.
+
+        Raises BusUnavailable when a message could not be stored: the webhook must then
+        answer an error so the platform retries.
+        """
+        taken = 0
+        for msg in messages:
+            msg.received_at = self.clock.now()
+            key = f"seen:{msg.account}:{msg.external_id}"
+            try:
+                first = await self.state.add(key, DEDUPE_TTL)
+            except Exception as e:
+                raise BusUnavailable(f"state: {e}") from e
+            if not first:
+                logger.info("{}: platform retry of {} dropped", msg.account, msg.external_id)
+                continue
+            try:
+                await self.bus.publish(INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict())
+            except BusUnavailable:
+                await _forget(self.state, key)
+                raise
+            taken += 1
+        return taken
+
+    async def enqueue_delivery(self, d: Delivery) -> None:
+        conv_name = ""
+        await self.store.record_delivery(d, conv_name, self.clock.now())
+        await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
+
+    async def display_name(self, account: str, user_id: str) -> str:
+        adapter = self.adapters.get(account)
+        if adapter is None:
+            return ""
+        try:
+            return await asyncio.wait_for(adapter.display_name(user_id), 3)
+        except Exception as e:  # a name is nice to have, never worth failing a message
+            logger.info("{}: no name for {} ({})", account, user_id, e)
+            return ""
+
+    async def bridge_media(self, source: str, media_id: str, target: str) -> str:
+        """Carry a media file from one account's platform to another's; the target's media id."""
+        data, filename = await self.adapters[source].download_media(media_id)  # type: ignore[attr-defined]
+        return await self.adapters[target].upload_image(data, filename)  # type: ignore[attr-defined]
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        await self.bus.drain(timeout)
+
+
+async def _forget(state: State, key: str) -> None:
+    try:
+        await state.delete(key)
+    except Exception:
+        logger.warning("could not clear dedupe key {}; a retry may be dropped", key)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.monotonic()
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except BadRequest as e:
+        logger.warning("{} {} refused ({}): {}", request.method, request.path, e.status, e)
+        return web.Response(status=e.status, text=f"{type(e).__name__}: {e}\n")
+    except BusUnavailable as e:
+        logger.error("{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e)
+        return web.Response(status=503, text="temporarily unavailable\n")
+    except Exception:
+        logger.exception("{} {} failed after {:.0f} ms", request.method, request.path,
+                         (time.monotonic() - started) * 1000)
+        return web.Response(status=500, text="internal error\n")

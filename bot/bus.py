@@ -1,0 +1,210 @@
+"""The bus: topics split into partitions by key, so one conversation's messages stay in order.
+
+Two engines behind one interface: in-process asyncio queues (`memory://`) and Redis
+Streams with a consumer group (`redis://host:port/db`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+
+from bot.errors import BusUnavailable
+
+__all__ = ["Bus", "MemoryBus", "RedisBus", "Handler", "partition_of", "make_bus"]
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+PARTITIONS = 8
+
+
+def partition_of(key: str, partitions: int = PARTITIONS) -> int:
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Bus(ABC):
+    """Publish payloads to a topic by key; consume each partition in order, one at a time."""
+
+    def __init__(self, partitions: int = PARTITIONS):
+        self.partitions = partitions
+        self._handlers: dict[str, Handler] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    @abstractmethod
+    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
+        """Store the payload durably (as the engine allows) or raise BusUnavailable."""
+
+    @abstractmethod
+    async def _consume(self, topic: str, partition: int, handler: Handler) -> None: ...
+
+    async def start(self) -> None:
+        for topic, handler in self._handlers.items():
+            for p in range(self.partitions):
+                task = asyncio.create_task(self._consume(topic, p, handler), name=f"bus:{topic}:{p}")
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() and not self._stopping.is_set():
+            logger.opt(exception=task.exception()).error("bus consumer {} died", task.get_name())
+
+    async def _handle(self, topic: str, handler: Handler, payload: dict[str, Any]) -> None:
+        try:
+            await handler(payload)
+        except Exception:  # a bad message must not kill the partition's consumer
+            logger.exception("handler for {} failed on one message; it is skipped", topic)
+
+    @abstractmethod
+    async def pending(self, topic: str) -> int:
+        """Messages published to the topic and not yet handled."""
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every topic has nothing pending (tests and demo use this)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        quiet = 0
+        while loop.time() < end:
+            counts = [await self.pending(t) for t in self._handlers]
+            quiet = quiet + 1 if not any(counts) else 0
+            if quiet >= 3:  # handlers publish onward; be sure nothing was added meanwhile
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the bus did not drain in time")
+
+    async def close(self) -> None:
+        self._stopping.set()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class MemoryBus(Bus):
+    """In-process queues: zero set-up, lost when the process ends."""
+
+    def __init__(self, partitions: int = PARTITIONS):
+        super().__init__(partitions)
+        self._queues: dict[tuple[str, int], asyncio.Queue[str]] = {}
+        self._inflight: dict[str, int] = {}
+
+    def _q(self, topic: str, p: int) -> asyncio.Queue[str]:
+        return self._queues.setdefault((topic, p), asyncio.Queue())
+
+    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
+        # Serialized like the Redis engine, so both engines carry exactly the same data.
+        self._q(topic, partition_of(key, self.partitions)).put_nowait(json.dumps(payload, ensure_ascii=False))
+
+    async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
+        q = self._q(topic, partition)
+        while True:
+            raw = await q.get()
+            self._inflight[topic] = self._inflight.get(topic, 0) + 1
+            try:
+                await self._handle(topic, handler, json.loads(raw))
+            finally:
+                self._inflight[topic] -= 1
+                q.task_done()
+
+    async def pending(self, topic: str) -> int:
+        queued = sum(q.qsize() for (t, _), q in self._queues.items() if t == topic)
+        return queued + self._inflight.get(topic, 0)
+
+
+class RedisBus(Bus):
+    """Redis Streams, one stream per partition, one consumer group for all kefu processes."""
+
+    GROUP = "kefu"
+
+    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = PARTITIONS):
+        super().__init__(partitions)
+        self.redis = redis
+        self.prefix = prefix
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    def _stream(self, topic: str, p: int) -> str:
+        return f"{self.prefix}bus:{topic}:{p}"
+
+    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, ensure_ascii=False)
+        try:
+            await self.redis.xadd(self._stream(topic, partition_of(key, self.partitions)), {"d": data})
+        except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
+            raise BusUnavailable(f"redis: {e}") from e
+
+    async def _ensure_group(self, stream: str) -> None:
+        try:
+            await self.redis.xgroup_create(stream, self.GROUP, id="0", mkstream=True)
+        except Exception as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
+        stream = self._stream(topic, partition)
+        backoff = 0.2
+        start_id = "0"  # first what this consumer took and never acked (a restart replays it)
+        while True:
+            try:
+                await self._ensure_group(stream)
+                resp = await self.redis.xreadgroup(
+                    self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 1000
+                )
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("bus {}: redis unavailable ({}); retrying in {:.1f}s", stream, e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            entries = resp[0][1] if resp else []
+            if start_id == "0" and not entries:
+                start_id = ">"
+                continue
+            for entry_id, fields in entries:
+                raw = fields.get(b"d") or fields.get("d")
+                try:
+                    payload = json.loads(raw)
+                except (TypeError, ValueError):
+                    logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
+                    payload = None
+                if payload is not None:
+                    await self._handle(topic, handler, payload)
+                await self._ack(stream, entry_id)
+
+    async def _ack(self, stream: str, entry_id: Any) -> None:
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(stream, self.GROUP, entry_id)
+                    pipe.xdel(stream, entry_id)
+                    await pipe.execute()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("bus {}: ack of {} failed ({}); retrying", stream, entry_id, e)
+                await asyncio.sleep(0.5)
+
+    async def pending(self, topic: str) -> int:
+        total = 0
+        for p in range(self.partitions):
+            total += await self.redis.xlen(self._stream(topic, p))
+        return total
+
+
+def make_bus(url: str, redis: Any = None, prefix: str = "kefu:") -> Bus:
+    if url == "memory://":
+        return MemoryBus()
+    return RedisBus(redis, prefix=prefix)

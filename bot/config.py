@@ -1,0 +1,279 @@
+"""The admin's YAML file: `${VAR}` substitution, the schema, and errors named by key path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "AccountConfig",
+    "WeChatAccount",
+    "WeComAccount",
+    "AgentConfig",
+    "GroupConfig",
+    "load_config",
+    "parse_config",
+    "PLATFORM_LABELS",
+]
+
+PLATFORM_LABELS = {"wechat": "公众号", "wecom": "企业微信", "dingtalk": "钉钉", "qq": "QQ", "wecom_kf": "微信客服"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _aes_key(v: str, *, required: bool) -> str:
+    if not v:
+        if required:
+            raise ValueError("is required (43 characters, from the platform's console)")
+        return v
+    if len(v) != 43:
+        raise ValueError(f"must be 43 characters (got {len(v)})")
+    if not re.fullmatch(r"[A-Za-z0-9+/]{43}", v):
+        raise ValueError("must be base64 characters only (A-Z a-z 0-9 + /)")
+    return v
+
+
+class _Account(_Strict):
+    name: str
+    role: Literal["customer", "desk"]
+    label: str = ""  # how the channel is named to agents; default from the platform
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be 1-32 of a-z 0-9 _ - (it is part of the webhook path)")
+        return v
+
+    @property
+    def channel_label(self) -> str:
+        return self.label or PLATFORM_LABELS.get(self.platform, self.platform)  # type: ignore[attr-defined]
+
+
+class WeChatAccount(_Account):
+    platform: Literal["wechat"]
+    app_id: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    token: str = Field(min_length=3, max_length=32)
+    encoding_aes_key: str = ""  # empty: plaintext mode
+    api_base_url: str = "https://api.weixin.qq.com"
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return _aes_key(v, required=False)
+
+
+class WeComAccount(_Account):
+    platform: Literal["wecom"]
+    corp_id: str = Field(min_length=1)
+    agent_id: int
+    secret: str = Field(min_length=1)
+    token: str = Field(min_length=1)
+    encoding_aes_key: str
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return _aes_key(v, required=True)
+
+
+AccountConfig = Annotated[WeChatAccount | WeComAccount, Field(discriminator="platform")]
+
+
+class AgentConfig(_Strict):
+    name: str = Field(min_length=1)
+    ids: dict[str, str] = Field(min_length=1)  # account name -> the agent's user id there
+    capacity: int = Field(default=5, ge=1)
+
+
+class GroupConfig(_Strict):
+    """An internal group kefu posts notices to (send only)."""
+
+    account: str
+    webhook_key: str = ""  # WeCom group robot
+    chat_id: str = ""  # WeCom appchat
+
+    @model_validator(mode="after")
+    def _one_target(self) -> GroupConfig:
+        if bool(self.webhook_key) == bool(self.chat_id):
+            raise ValueError("give exactly one of webhook_key (group robot) or chat_id (appchat)")
+        return self
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+
+class MessagesConfig(_Strict):
+    greeting: str = "您好,我是在线客服,很高兴为您服务"
+    unknown_ticket: str = "未找到进行中的工单 #{ticket},请检查工单号"
+    no_current: str = "请以 #工单号 开头回复,例如: #1024 您好"
+    sent_to: str = "已发送给 #{ticket} {customer}"
+    not_delivered: str = "#{ticket} 未送达 {customer}: {reason}"
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    storage: str = "sqlite:///kefu.db"
+    bus: str = "memory://"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    accounts: list[AccountConfig] = Field(min_length=1)
+    agents: list[AgentConfig] = []
+    groups: dict[str, GroupConfig] = {}
+    messages: MessagesConfig = MessagesConfig()
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str) -> str:
+        if not v.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return v
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, v: str) -> str:
+        if not (v == "memory://" or v.startswith(("redis://", "rediss://"))):
+            raise ValueError("must be memory:// or redis://host:port/db")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        problems: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for i, a in enumerate(self.accounts):
+            if a.name in seen:
+                problems.append((f"accounts[{i}].name", f"'{a.name}' is already used by accounts[{seen[a.name]}]"))
+            seen[a.name] = i
+        desk = {a.name for a in self.accounts if a.role == "desk"}
+        if not desk:
+            problems.append(("accounts", "no account has role: desk, so no agent could answer"))
+        if not any(a.role == "customer" for a in self.accounts):
+            problems.append(("accounts", "no account has role: customer, so no customer could write"))
+        names: set[str] = set()
+        for i, ag in enumerate(self.agents):
+            if ag.name in names:
+                problems.append((f"agents[{i}].name", f"'{ag.name}' is listed twice"))
+            names.add(ag.name)
+            for acc in ag.ids:
+                if acc not in desk:
+                    problems.append((f"agents[{i}].ids.{acc}", "is not the name of a desk account"))
+        for g, grp in self.groups.items():
+            if grp.account not in seen:
+                problems.append((f"groups.{g}.account", f"no account is named '{grp.account}'"))
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def account(self, name: str) -> WeChatAccount | WeComAccount:
+        for a in self.accounts:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+class _Problems(ValueError):
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{k}: {p}" for k, p in problems))
+
+
+def _substitute(node: Any, path: str, env: dict[str, str], problems: list[tuple[str, str]]) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def one(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if var in env:
+            return env[var]
+        if default is not None:
+            return default
+        problems.append((path, f"environment variable {var} is not set (write ${{{var}:-default}} for a default)"))
+        return ""
+
+    return _VAR.sub(one, node)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i >= 2 and loc[i - 2] == "accounts" and isinstance(loc[i - 1], int):
+            continue  # the discriminator tag pydantic inserts (accounts.0.wechat.x)
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", ""))
+    if err.get("type") == "extra_forbidden":
+        return "unknown key (check its spelling against config/kefu.example.yaml)"
+    if err.get("type") == "missing":
+        return "is required"
+    if err.get("type") == "union_tag_invalid":
+        tag = (err.get("ctx") or {}).get("tag", "")
+        return f"'{tag}' is not a platform this version serves (it serves: wechat, wecom)"
+    if err.get("type") == "union_tag_not_found":
+        return "is required (wechat or wecom)"
+    return msg.removeprefix("Value error, ")
+
+
+def parse_config(raw: Any, env: dict[str, str] | None = None) -> Config:
+    """Validate an already-loaded YAML tree; raise ConfigError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError([("", "the file must be a YAML mapping (server:, storage:, accounts:, ...)")])
+    problems: list[tuple[str, str]] = []
+    data = _substitute(raw, "", dict(os.environ) if env is None else env, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        out: list[tuple[str, str]] = []
+        for err in e.errors():
+            ctx = err.get("ctx") or {}
+            inner = ctx.get("error")
+            if isinstance(inner, _Problems):
+                out.extend(inner.problems)
+            else:
+                loc = _loc(err["loc"])
+                if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+                    loc += ".platform"
+                out.append((loc, _message(err)))
+        raise ConfigError(out) from None
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([("", f"cannot read {p}: {e.strerror}")]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([("", f"{p} is not valid YAML: {where}{getattr(e, 'problem', e)}")]) from None
+    return parse_config(raw, env)

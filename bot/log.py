@@ -1,0 +1,56 @@
+"""Logging: loguru for kefu, stdlib logging (aiohttp, sqlalchemy) bridged in, secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from loguru import logger
+
+__all__ = ["setup_logging", "secrets_of"]
+
+
+class _Bridge(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+
+
+def secrets_of(config: Any) -> list[str]:
+    """Every configured value that must never reach a log line."""
+    out: list[str] = []
+    for acc in config.accounts:
+        for key in ("app_secret", "secret", "token", "encoding_aes_key", "access_token"):
+            v = getattr(acc, key, "")
+            if isinstance(v, str) and len(v) >= 4:
+                out.append(v)
+    for grp in config.groups.values():
+        if grp.webhook_key:
+            out.append(grp.webhook_key)
+    return sorted(set(out), key=len, reverse=True)
+
+
+def setup_logging(level: str = "INFO", secrets: list[str] | None = None, sink: Any = None) -> None:
+    hidden = [s for s in (secrets or []) if s]
+
+    def redact(record: dict[str, Any]) -> None:
+        msg = record["message"]
+        for s in hidden:
+            if s in msg:
+                msg = msg.replace(s, "***")
+        record["message"] = msg
+
+    logger.remove()
+    logger.configure(patcher=redact)
+    logger.add(
+        sink or sys.stderr,
+        level=level,
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {name}:{line} | {message}",
+        backtrace=False,
+        diagnose=False,  # variable values in tracebacks could carry secrets
+    )
+    logging.basicConfig(handlers=[_Bridge()], level=logging.WARNING, force=True)

@@ -1,0 +1,110 @@
+"""The normalized shapes every platform is turned into. No platform words in field names."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Kind", "Message", "Delivery", "Conversation", "TICKET_BASE", "new_id"]
+
+# text, image, voice, video, location, link are content; event carries `event`.
+Kind = Literal["text", "image", "voice", "video", "location", "link", "file", "event", "unknown"]
+
+# Tickets are short and human: conversation row id + this base (#1001, #1002, ...).
+TICKET_BASE = 1000
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Message:
+    """One inbound message or event, from a customer or an agent, on one configured account.
+
+    `sender` and `chat` are opaque ids of the platform; `external_id` is the platform's
+    own id of this message (or a stand-in for events), the key platform retries are
+    dropped by.
+    """
+
+    account: str
+    sender: str
+    kind: Kind
+    external_id: str
+    sent_at: float
+    text: str = ""
+    event: str = ""  # subscribe, unsubscribe, click, ... when kind == "event"
+    sender_name: str = ""
+    chat: str = ""  # group the message was written in, if any
+    reply_to: str = ""  # external id of the message this one quotes, if any
+    data: dict[str, Any] = field(default_factory=dict)  # kind-specific: media id, url, coordinates
+    id: str = field(default_factory=new_id)
+    received_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        return cls(**d)
+
+    def summary(self) -> str:
+        """What a person reads for this message: its text, or a bracketed label."""
+        if self.kind == "text":
+            return self.text
+        label = {
+            "image": "[图片]",
+            "voice": "[语音]",
+            "video": "[视频]",
+            "location": "[位置]",
+            "link": "[链接]",
+            "file": "[文件]",
+            "event": f"[事件 {self.event}]",
+        }.get(self.kind, "[未知消息]")
+        extra = self.text or self.data.get("url") or self.data.get("label") or self.data.get("title") or ""
+        return f"{label} {extra}".strip()
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One outbound message to one recipient on one account; its id is its idempotency key."""
+
+    account: str
+    to: str
+    text: str = ""
+    kind: Literal["text", "image"] = "text"
+    media: str = ""  # platform media id for images
+    media_from: str = ""  # account the media id belongs to, when it is not `account`
+    conversation_id: int | None = None
+    purpose: str = "reply"  # greeting, relay, reply, notice, receipt
+    chat: bool = False  # `to` is a group chat id rather than a user
+    agent: str = ""  # the configured agent who wrote it: told if it fails
+    receipt: bool = False  # also tell that agent which ticket it reached
+    id: str = field(default_factory=new_id)
+    attempt: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Delivery:
+        return cls(**d)
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One customer on one customer-side account, from first contact to close."""
+
+    id: int
+    account: str
+    customer: str
+    customer_name: str
+    status: Literal["open", "closed"]
+    created_at: float
+    last_message_at: float
+    agent: str = ""  # configured agent name currently serving, if any
+
+    @property
+    def ticket(self) -> int:
+        return self.id + TICKET_BASE

@@ -1,0 +1,84 @@
+"""Short-lived shared state (dedupe keys, access tokens, locks): in memory or in Redis."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+__all__ = ["State", "MemoryState", "RedisState"]
+
+
+class State(ABC):
+    @abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+
+    @abstractmethod
+    async def add(self, key: str, ttl: float, value: str = "1") -> bool:
+        """Set the key only if absent; True when this call set it (dedupe, locks)."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None: ...
+
+    async def ping(self) -> bool:
+        return True
+
+
+class MemoryState(State):
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[str, float | None]] = {}
+
+    def _live(self, key: str) -> tuple[str, float | None] | None:
+        item = self._data.get(key)
+        if item and item[1] is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    async def get(self, key: str) -> str | None:
+        item = self._live(key)
+        return item[0] if item else None
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._data[key] = (value, time.monotonic() + ttl if ttl else None)
+        if len(self._data) > 100_000:  # keep dedupe keys from growing without end
+            self._sweep()
+
+    async def add(self, key: str, ttl: float, value: str = "1") -> bool:
+        if self._live(key):
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+            del self._data[k]
+
+
+class RedisState(State):
+    def __init__(self, redis: Any, prefix: str = "kefu:"):
+        self.redis = redis
+        self.prefix = prefix
+
+    async def get(self, key: str) -> str | None:
+        v = await self.redis.get(self.prefix + key)
+        return v.decode() if isinstance(v, bytes) else v
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self.redis.set(self.prefix + key, value, px=int(ttl * 1000) if ttl else None)
+
+    async def add(self, key: str, ttl: float, value: str = "1") -> bool:
+        return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(self.prefix + key)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())

@@ -1,0 +1,71 @@
+"""Agents' replies: `#1024 text` goes to ticket 1024; plain text to the agent's current conversation.
+
+Only configured agents reach customers; anything else written to a desk account stays internal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from loguru import logger
+
+from bot.chain import Context
+from bot.model import Delivery
+
+__all__ = ["resolve", "reply", "parse_ticket"]
+
+_TICKET = re.compile(r"^\s*[#＃](\d{1,9})\s*(.*)$", re.S)
+
+
+def parse_ticket(text: str) -> tuple[int | None, str]:
+    """'#1024 您好' -> (1024, '您好'); '您好' -> (None, '您好')."""
+    m = _TICKET.match(text)
+    if not m:
+        return None, text.strip()
+    return int(m.group(1)), m.group(2).strip()
+
+
+async def resolve(ctx: Context) -> None:
+    """Find who wrote and which conversation it is for; nothing is sent here."""
+    msg = ctx.msg
+    ctx.agent = ctx.directory.agent_at(msg.account, msg.sender)
+    if ctx.agent is None:
+        logger.warning("{}: {} is not a configured agent; their message stays internal", msg.account, msg.sender)
+        return
+    ticket, _ = parse_ticket(msg.text)
+    if ticket is not None:
+        ctx.conversation = await ctx.store.by_ticket(ticket)
+    else:
+        current = await ctx.store.current_of(ctx.agent.name)
+        ctx.conversation = await ctx.store.conversation(current) if current else None
+
+
+async def reply(ctx: Context) -> None:
+    msg, agent, conv = ctx.msg, ctx.agent, ctx.conversation
+    if agent is None or msg.kind == "event":
+        return
+    texts = ctx.config.messages
+    ticket, body = parse_ticket(msg.text)
+    if body.startswith("/"):
+        return  # a desk command: never relayed to a customer (commands come with the desk rulebook)
+    if conv is None or conv.status != "open":
+        note = texts.unknown_ticket.format(ticket=ticket) if ticket is not None else texts.no_current
+        ctx.tell_agent(agent, note)
+        return
+    if msg.kind == "text" and not body:
+        return
+    ctx.send(
+        Delivery(
+            account=conv.account,
+            to=conv.customer,
+            text=body if msg.kind == "text" else "",
+            kind="image" if msg.kind == "image" else "text",
+            media=str(msg.data.get("media_id", "")) if msg.kind == "image" else "",
+            media_from=msg.account if msg.kind == "image" else "",
+            purpose="reply",
+            conversation_id=conv.id,
+            agent=agent.name,
+            receipt=ticket is None,  # they did not name the ticket: tell them where it went
+        )
+    )
+    await ctx.store.set_current(agent.name, conv.id, ctx.now)

@@ -1,0 +1,28 @@
+"""Conversations: one customer on one inbox, from first contact to close, with a short ticket."""
+
+from __future__ import annotations
+
+from bot.chain import Context
+
+__all__ = ["find_or_start", "CONTACT_EVENTS"]
+
+# Events that mean the customer reached out; others (location reports, view) only get logged.
+CONTACT_EVENTS = {"subscribe", "subscribe_scan", "scan", "click", "enter_session"}
+
+
+def fallback_name(user_id: str) -> str:
+    return f"客户{user_id[-4:]}" if user_id else "客户"
+
+
+async def find_or_start(ctx: Context) -> None:
+    msg = ctx.msg
+    ctx.conversation = await ctx.store.open_conversation(msg.account, msg.sender)
+    if msg.kind == "event" and msg.event == "unsubscribe":
+        if ctx.conversation:  # they can no longer be written to
+            await ctx.store.close_conversation(ctx.conversation.id, ctx.now)
+        return
+    if ctx.conversation or (msg.kind == "event" and msg.event not in CONTACT_EVENTS):
+        return
+    name = msg.sender_name or await ctx.display_name(msg.account, msg.sender) or fallback_name(msg.sender)
+    ctx.conversation = await ctx.store.start_conversation(msg.account, msg.sender, name, ctx.now)
+    ctx.new_conversation = True

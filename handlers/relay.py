@@ -1,0 +1,22 @@
+"""Relay: each customer message goes to the desk's agents as `#1024 张三 (公众号): text`."""
+
+from __future__ import annotations
+
+from bot.chain import Context
+from bot.model import Delivery
+
+__all__ = ["relay_to_desk", "relay_line"]
+
+
+def relay_line(ticket: int, name: str, channel: str, text: str) -> str:
+    return f"#{ticket} {name} ({channel}): {text}"
+
+
+async def relay_to_desk(ctx: Context) -> None:
+    msg, conv = ctx.msg, ctx.conversation
+    if conv is None or msg.kind == "event":
+        return
+    line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), msg.summary())
+    for agent in ctx.config.agents:  # every configured agent until presence and assignment exist
+        for account, user_id in ctx.directory.targets(agent):
+            ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
