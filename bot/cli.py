@@ -1,0 +1,91 @@
+"""The `kefu` command: run, check-config, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+
+from loguru import logger
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+from bot.log import secrets_of, setup_logging
+
+__all__ = ["main"]
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(f"kefu: {path}: configuration error", file=sys.stderr)
+        for key, problem in e.problems:
+            print(f"  {key}: {problem}" if key else f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.file)
+    accounts = ", ".join(f"{a.name} ({a.platform}, {a.role}) at /{a.platform}/{a.name}" for a in cfg.accounts)
+    print(f"{args.file}: OK")
+    print(f"  accounts: {accounts}")
+    print(f"  agents: {', '.join(a.name for a in cfg.agents) or 'none'}")
+    print(f"  storage: {cfg.storage.split('@')[-1]}  bus: {cfg.bus.split('@')[-1]}")
+    return 0
+
+
+async def _serve(cfg: Config) -> None:
+    from bot.app import Runtime
+
+    rt = Runtime(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await rt.start()
+    try:
+        await stop.wait()
+        logger.info("stopping: finishing what is in hand")
+    finally:
+        await rt.stop()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    setup_logging(cfg.log_level, secrets_of(cfg))
+    try:
+        asyncio.run(_serve(cfg))
+    except OSError as e:  # port taken, database unreachable, ...
+        logger.error("kefu could not start: {}", e)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    setup_logging("WARNING")
+    demo = importlib.import_module("adapters.demo")  # the emulated platforms live with the adapters
+    return asyncio.run(demo.play(storage=args.storage, bus=args.bus))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kefu", description="Online customer-service relay")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="serve the webhooks and relay messages")
+    p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (default kefu.yaml)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check-config", help="validate a config file and say what it sets up")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("demo", help="a scripted exchange against emulated WeChat and WeCom")
+    p.add_argument("--storage", default="", help="storage URL (default: a temporary SQLite file)")
+    p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")
+    p.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
