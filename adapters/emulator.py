@@ -25,6 +25,7 @@ class Call:
     query: dict[str, str]
     body: Any  # parsed JSON, or the form's field names, or raw bytes
     at: float = field(default_factory=time.time)
+    errcode: int = 0  # what the emulator answered: 0 accepted, else the errcode or HTTP status
 
 
 @dataclass
@@ -60,17 +61,18 @@ class Emulator(ABC):
         """Every token issued so far is now expired (the next API call gets 42001)."""
         self.tokens.clear()
 
-    def sent(self, path: str) -> list[Call]:
-        return [c for c in self.calls if c.path == path]
+    def sent(self, path: str, accepted: bool = True) -> list[Call]:
+        """Calls to `path`; only those the platform accepted unless accepted=False."""
+        return [c for c in self.calls if c.path == path and (c.errcode == 0 or not accepted)]
 
     async def wait_for(self, path: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until `path` has been called `count` times; the calls."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while len(self.sent(path)) < count:
+        while len(self.sent(path, accepted=False)) < count:
             left = end - loop.time()
             if left <= 0:
-                raise TimeoutError(f"{self.name}: {path} called {len(self.sent(path))} times, expected {count}")
+                raise TimeoutError(f"{self.name}: {path} called {len(self.sent(path, accepted=False))} times, expected {count}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), left)
@@ -107,12 +109,12 @@ class Emulator(ABC):
         self.tokens.add(token)
         return token
 
-    def check_token(self, request: web.Request) -> web.Response | None:
+    def check_token(self, request: web.Request, call: Call) -> web.Response | None:
         token = request.query.get("access_token", "")
         if not token:
-            return self.error(41001, "access_token missing")
+            return self.refuse(call, 41001, "access_token missing")
         if token not in self.tokens:
-            return self.error(42001, "access_token expired")
+            return self.refuse(call, 42001, "access_token expired")
         return None
 
     async def record(self, request: web.Request) -> Call:
@@ -132,8 +134,9 @@ class Emulator(ABC):
         self._changed.set()
         return call
 
-    async def fault(self, path: str) -> web.Response | None:
-        queue = self.faults.get(path)
+    async def fault(self, call: Call) -> web.Response | None:
+        """The injected fault for this call, if one is due (and marks the call refused)."""
+        queue = self.faults.get(call.path)
         if not queue:
             return None
         f = queue[0]
@@ -143,10 +146,15 @@ class Emulator(ABC):
         if f.delay:
             await asyncio.sleep(f.delay)
         if f.status:
+            call.errcode = f.status
             return web.Response(status=f.status, text="emulated failure")
         if f.errcode is not None:
-            return self.error(f.errcode, "emulated error")
+            return self.refuse(call, f.errcode, "emulated error")
         return None
+
+    def refuse(self, call: Call, errcode: int, errmsg: str) -> web.Response:
+        call.errcode = errcode
+        return self.error(errcode, errmsg)
 
     @staticmethod
     def error(errcode: int, errmsg: str) -> web.Response:

@@ -55,40 +55,39 @@ class WeChatEmulator(Emulator):
                 if c.body.get("touser") == openid and c.body.get("msgtype") == "text"]
 
     async def token(self, request: web.Request) -> web.Response:
-        await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        call = await self.record(request)
+        if (f := await self.fault(call)) is not None:
             return f
         q = request.query
         if q.get("grant_type") != "client_credential":
-            return self.error(40002, "invalid grant_type")
+            return self.refuse(call, 40002, "invalid grant_type")
         if q.get("appid") != self.app_id:
-            return self.error(40013, "invalid appid")
+            return self.refuse(call, 40013, "invalid appid")
         if q.get("secret") != self.app_secret:
-            return self.error(40125, "invalid appsecret")
+            return self.refuse(call, 40125, "invalid appsecret")
         return web.json_response({"access_token": self.issue_token(), "expires_in": 7200})
 
     async def cs_send(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
-            await self.record(request)
-            return bad
         call = await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        if (bad := self.check_token(request, call)) is not None:
+            return bad
+        if (f := await self.fault(call)) is not None:
             return f
         body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
         msgtype = body.get("msgtype")
         if not body.get("touser"):
-            return self.error(40003, "invalid openid")
+            return self.refuse(call, 40003, "invalid openid")
         if msgtype not in {"text", "image", "voice", "video", "music", "news", "mpnews", "link", "miniprogrampage"}:
-            return self.error(40008, "invalid message type")
+            return self.refuse(call, 40008, "invalid message type")
         if msgtype == "text" and len(body.get("text", {}).get("content", "").encode()) > 2048:
-            return self.error(45002, "content size out of limit")
+            return self.refuse(call, 45002, "content size out of limit")
         if msgtype == "image" and not body.get("image", {}).get("media_id"):
-            return self.error(40007, "invalid media_id")
+            return self.refuse(call, 40007, "invalid media_id")
         return self.ok()
 
     async def user_info(self, request: web.Request) -> web.Response:
-        await self.record(request)
-        if (bad := self.check_token(request)) is not None:
+        call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
             return bad
         openid = request.query.get("openid", "")
         if openid not in self.nicknames:  # today's API no longer returns nicknames at all
@@ -96,21 +95,21 @@ class WeChatEmulator(Emulator):
         return web.json_response({"subscribe": 1, "openid": openid, "nickname": self.nicknames[openid], "remark": ""})
 
     async def media_upload(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
-            return bad
         call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
+            return bad
         media_id = f"wx-media-{len(self.media) + 1}"
         self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
         return web.json_response({"type": request.query.get("type", "image"), "media_id": media_id,
                                   "created_at": int(time.time())})
 
     async def media_get(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
+        call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
             return bad
-        await self.record(request)
         data = self.media.get(request.query.get("media_id", ""))
         if data is None:
-            return self.error(40007, "invalid media_id")
+            return self.refuse(call, 40007, "invalid media_id")
         return web.Response(body=data, content_type="image/jpeg",
                             headers={"Content-Disposition": 'attachment; filename="image.jpg"'})
 

@@ -50,30 +50,29 @@ class WeComEmulator(Emulator):
                 if user_id in str(c.body.get("touser", "")).split("|") and c.body.get("msgtype") == "text"]
 
     async def gettoken(self, request: web.Request) -> web.Response:
-        await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        call = await self.record(request)
+        if (f := await self.fault(call)) is not None:
             return f
         if request.query.get("corpid") != self.corp_id:
-            return self.error(40013, "invalid corpid")
+            return self.refuse(call, 40013, "invalid corpid")
         if request.query.get("corpsecret") != self.secret:
-            return self.error(40001, "invalid credential")
+            return self.refuse(call, 40001, "invalid credential")
         return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.issue_token(), "expires_in": 7200})
 
     async def message_send(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
-            await self.record(request)
-            return bad
         call = await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        if (bad := self.check_token(request, call)) is not None:
+            return bad
+        if (f := await self.fault(call)) is not None:
             return f
         body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
         if body.get("agentid") != self.agent_id:
-            return self.error(40056, "invalid agentid")
+            return self.refuse(call, 40056, "invalid agentid")
         if not body.get("msgtype") or body["msgtype"] not in body:
-            return self.error(40008, "invalid message type")
+            return self.refuse(call, 40008, "invalid message type")
         wanted = [u for u in str(body.get("touser", "")).split("|") if u]
         if not wanted:
-            return self.error(40031, "invalid user list")
+            return self.refuse(call, 40031, "invalid user list")
         bad_users = [u for u in wanted if self.users is not None and u not in self.users]
         self._msgid += 1
         extra: dict[str, Any] = {"msgid": f"wecom-msg-{self._msgid}"}
@@ -82,42 +81,42 @@ class WeComEmulator(Emulator):
         return self.ok(**extra)
 
     async def appchat_send(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
-            return bad
         call = await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        if (bad := self.check_token(request, call)) is not None:
+            return bad
+        if (f := await self.fault(call)) is not None:
             return f
         if call.body.get("chatid") not in self.chats:
-            return self.error(86003, "chat not exists")
+            return self.refuse(call, 86003, "chat not exists")
         return self.ok()
 
     async def robot_send(self, request: web.Request) -> web.Response:
         call = await self.record(request)
-        if (f := await self.fault(request.path)) is not None:
+        if (f := await self.fault(call)) is not None:
             return f
         if request.query.get("key") not in self.robot_keys:
-            return self.error(93000, "invalid webhook url")
+            return self.refuse(call, 93000, "invalid webhook url")
         content = (call.body or {}).get("text", {}).get("content", "")
         if len(content.encode()) > 2048:
-            return self.error(40058, "content exceed max length")
+            return self.refuse(call, 40058, "content exceed max length")
         return self.ok()
 
     async def media_upload(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
-            return bad
         call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
+            return bad
         media_id = f"wecom-media-{len(self.media) + 1}"
         self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
         return web.json_response({"errcode": 0, "errmsg": "ok", "type": request.query.get("type", "image"),
                                   "media_id": media_id, "created_at": str(int(time.time()))})
 
     async def media_get(self, request: web.Request) -> web.Response:
-        if (bad := self.check_token(request)) is not None:
+        call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
             return bad
-        await self.record(request)
         data = self.media.get(request.query.get("media_id", ""))
         if data is None:
-            return self.error(40007, "invalid media_id")
+            return self.refuse(call, 40007, "invalid media_id")
         return web.Response(body=data, content_type="image/png",
                             headers={"Content-Disposition": 'attachment; filename="agent.png"'})
 
