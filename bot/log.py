@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 from loguru import logger
 
-__all__ = ["setup_logging", "secrets_of"]
+__all__ = ["setup_logging", "secrets_of", "redact"]
+
+# credentials that travel in URLs: tokens fetched at run time, robot keys, app secrets
+_URL_SECRETS = re.compile(r"((?:access_token|corpsecret|secret|key)=)[^&\s'\"]+")
 
 
 class _Bridge(logging.Handler):
@@ -34,18 +38,21 @@ def secrets_of(config: Any) -> list[str]:
     return sorted(set(out), key=len, reverse=True)
 
 
+def redact(text: str, hidden: list[str]) -> str:
+    for s in hidden:
+        if s in text:
+            text = text.replace(s, "***")
+    return _URL_SECRETS.sub(r"\1***", text)
+
+
 def setup_logging(level: str = "INFO", secrets: list[str] | None = None, sink: Any = None) -> None:
     hidden = [s for s in (secrets or []) if s]
 
-    def redact(record: dict[str, Any]) -> None:
-        msg = record["message"]
-        for s in hidden:
-            if s in msg:
-                msg = msg.replace(s, "***")
-        record["message"] = msg
+    def patch(record: dict[str, Any]) -> None:
+        record["message"] = redact(record["message"], hidden)
 
     logger.remove()
-    logger.configure(patcher=redact)
+    logger.configure(patcher=patch)
     logger.add(
         sink or sys.stderr,
         level=level,
