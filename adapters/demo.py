@@ -61,8 +61,10 @@ async def play(storage: str = "", bus: str = "memory://") -> int:
             print("\nThe transcript (every message both ways, with its delivery result):")
             print(f"  {'#':>3} {'dir':<3} {'account':<7} {'party':<22} {'purpose':<9} {'status':<8} text")
             for r in await sb.kefu.store.transcript():
-                print(f"  {r['id']:>3} {r['direction']:<3} {r['account']:<7} {r['party']:<22} "
-                      f"{r['purpose'] or '-':<9} {r['status']:<8} {r['text']}")
+                print(
+                    f"  {r['id']:>3} {r['direction']:<3} {r['account']:<7} {r['party']:<22} "
+                    f"{r['purpose'] or '-':<9} {r['status']:<8} {r['text']}"
+                )
             print("\nNext: copy config/kefu.example.yaml, fill in your accounts, run `kefu run --config kefu.yaml`.")
     await asyncio.sleep(0)
     return 0

@@ -52,8 +52,9 @@ class Emulator(ABC):
 
     # -- test controls -------------------------------------------------------------
 
-    def fail(self, path: str, errcode: int | None = None, *, status: int | None = None,
-             delay: float = 0.0, times: int = 1) -> None:
+    def fail(
+        self, path: str, errcode: int | None = None, *, status: int | None = None, delay: float = 0.0, times: int = 1
+    ) -> None:
         """The next `times` calls to `path` answer with this fault."""
         self.faults.setdefault(path, []).append(Fault(errcode, status, delay, times))
 
@@ -72,7 +73,9 @@ class Emulator(ABC):
         while len(self.sent(path, accepted=False)) < count:
             left = end - loop.time()
             if left <= 0:
-                raise TimeoutError(f"{self.name}: {path} called {len(self.sent(path, accepted=False))} times, expected {count}")
+                raise TimeoutError(
+                    f"{self.name}: {path} called {len(self.sent(path, accepted=False))} times, expected {count}"
+                )
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), left)

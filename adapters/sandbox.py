@@ -34,8 +34,13 @@ class Sandbox:
         self.wx_token, self.wx_key = "wxtoken123", new_aes_key() if self.safe_mode else ""
         self.wc_token, self.wc_key = "wecomtoken", new_aes_key()
         self.wechat = WeChatEmulator("wx1234567890abcdef", "wx-app-secret-0001", self.nicknames)
-        self.wecom = WeComEmulator("ww0123456789abcdef", "wecom-app-secret-0001", 1000002,
-                                   robot_keys={"robot-key-service"}, chats={"desk-chat"})
+        self.wecom = WeComEmulator(
+            "ww0123456789abcdef",
+            "wecom-app-secret-0001",
+            1000002,
+            robot_keys={"robot-key-service"},
+            chats={"desk-chat"},
+        )
         self.kefu: Runtime | None = None
         self.http: aiohttp.ClientSession | None = None
 
@@ -45,12 +50,27 @@ class Sandbox:
             "storage": self.storage,
             "bus": self.bus,
             "accounts": [
-                {"name": "mp", "platform": "wechat", "role": "customer", "app_id": self.wechat.app_id,
-                 "app_secret": self.wechat.app_secret, "token": self.wx_token, "encoding_aes_key": self.wx_key,
-                 "api_base_url": self.wechat.base_url},
-                {"name": "desk", "platform": "wecom", "role": "desk", "corp_id": self.wecom.corp_id,
-                 "agent_id": self.wecom.agent_id, "secret": self.wecom.secret, "token": self.wc_token,
-                 "encoding_aes_key": self.wc_key, "api_base_url": self.wecom.base_url},
+                {
+                    "name": "mp",
+                    "platform": "wechat",
+                    "role": "customer",
+                    "app_id": self.wechat.app_id,
+                    "app_secret": self.wechat.app_secret,
+                    "token": self.wx_token,
+                    "encoding_aes_key": self.wx_key,
+                    "api_base_url": self.wechat.base_url,
+                },
+                {
+                    "name": "desk",
+                    "platform": "wecom",
+                    "role": "desk",
+                    "corp_id": self.wecom.corp_id,
+                    "agent_id": self.wecom.agent_id,
+                    "secret": self.wecom.secret,
+                    "token": self.wc_token,
+                    "encoding_aes_key": self.wc_key,
+                    "api_base_url": self.wecom.base_url,
+                },
             ],
             "agents": [{"name": n, "ids": {"desk": uid}} for n, uid in self.agents.items()],
             "groups": {"service": {"account": "desk", "webhook_key": "robot-key-service"}},
@@ -74,8 +94,9 @@ class Sandbox:
         await self.kefu.start()
         base = f"http://127.0.0.1:{self.kefu.port}"
         self.customer = WeChatPusher(f"{base}/wechat/mp", self.wx_token, self.wechat.app_id, self.wx_key)
-        self.desk = WeComPusher(f"{base}/wecom/desk", self.wc_token, self.wc_key, self.wecom.corp_id,
-                                self.wecom.agent_id)
+        self.desk = WeComPusher(
+            f"{base}/wecom/desk", self.wc_token, self.wc_key, self.wecom.corp_id, self.wecom.agent_id
+        )
         self.base_url = base
         return self.kefu
 

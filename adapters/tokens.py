@@ -72,8 +72,12 @@ class TokenClient(ABC):
                 if resp.status >= 400:
                     raise PlatformError(resp.status, f"HTTP {resp.status} from {path}", platform=self.platform)
                 if resp.content_type and not resp.content_type.endswith("json") and body[:1] != b"{":
-                    return {"errcode": 0, "_body": body, "_content_type": resp.content_type,
-                            "_disposition": resp.headers.get("Content-Disposition", "")}
+                    return {
+                        "errcode": 0,
+                        "_body": body,
+                        "_content_type": resp.content_type,
+                        "_disposition": resp.headers.get("Content-Disposition", ""),
+                    }
         except (aiohttp.ClientError, TimeoutError) as e:
             raise TransientError(f"{self.platform}: {type(e).__name__} calling {path}: {e}") from e
         try:

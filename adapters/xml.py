@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import xmltodict
-from xml.parsers.expat import ExpatError
 
 from bot.errors import BadRequest
 

@@ -190,6 +190,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         logger.error("{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e)
         return web.Response(status=503, text="temporarily unavailable\n")
     except Exception:
-        logger.exception("{} {} failed after {:.0f} ms", request.method, request.path,
-                         (time.monotonic() - started) * 1000)
+        logger.exception(
+            "{} {} failed after {:.0f} ms", request.method, request.path, (time.monotonic() - started) * 1000
+        )
         return web.Response(status=500, text="internal error\n")

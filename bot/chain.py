@@ -44,7 +44,9 @@ class Context:
     def tell_agent(self, agent: AgentConfig, text: str, conversation_id: int | None = None) -> None:
         """A private note from kefu to an agent, on every desk account they use."""
         for account, user_id in self.directory.targets(agent):
-            self.send(Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id))
+            self.send(
+                Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id)
+            )
 
 
 Handler = Callable[[Context], Awaitable[None]]

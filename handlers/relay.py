@@ -21,5 +21,14 @@ async def relay_to_desk(ctx: Context) -> None:
         for account, user_id in ctx.directory.targets(agent):
             ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
             if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
-                ctx.send(Delivery(account=account, to=user_id, kind="image", media=str(msg.data["media_id"]),
-                                  media_from=msg.account, purpose="relay", conversation_id=conv.id))
+                ctx.send(
+                    Delivery(
+                        account=account,
+                        to=user_id,
+                        kind="image",
+                        media=str(msg.data["media_id"]),
+                        media_from=msg.account,
+                        purpose="relay",
+                        conversation_id=conv.id,
+                    )
+                )

@@ -67,24 +67,33 @@ def test_variables_are_substituted_with_defaults_and_a_missing_one_is_named():
     assert cfg.account("mp").app_secret == "your_app_secret"  # the :- default
     raw["accounts"][0]["app_secret"] = "${WECHAT_APP_SECRET}"
     assert problems(raw) == [
-        ("accounts[0].app_secret",
-         "environment variable WECHAT_APP_SECRET is not set (write ${WECHAT_APP_SECRET:-default} for a default)")
+        (
+            "accounts[0].app_secret",
+            "environment variable WECHAT_APP_SECRET is not set (write ${WECHAT_APP_SECRET:-default} for a default)",
+        )
     ]
 
 
-@pytest.mark.parametrize(("change", "key", "words"), [
-    (lambda r: r["accounts"][1].update(tokn="x"), "accounts[1].tokn", "unknown key"),
-    (lambda r: r["accounts"][1].update(platform="fax"), "accounts[1].platform", "'fax' is not a platform"),
-    (lambda r: r["accounts"][1].pop("corp_id"), "accounts[1].corp_id", "is required"),
-    (lambda r: r["accounts"][1].update(name="mp"), "accounts[1].name", "already used by accounts[0]"),
-    (lambda r: r["accounts"][0].update(name="MP Account"), "accounts[0].name", "a-z 0-9"),
-    (lambda r: r["agents"][0]["ids"].update(mp="x"), "agents[0].ids.mp", "not the name of a desk account"),
-    (lambda r: r.update(bus="kafka://x"), "bus", "memory:// or redis://"),
-    (lambda r: r.update(storage="mysql://x"), "storage", "sqlite:/// or postgresql://"),
-    (lambda r: r["groups"].update(g={"account": "nope", "chat_id": "c"}), "groups.g.account", "no account is named"),
-    (lambda r: r["groups"].update(g={"account": "desk"}), "groups.g", "exactly one of webhook_key"),
-    (lambda r: r["server"].update(port=70000), "server.port", "less than or equal to 65535"),
-])
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (lambda r: r["accounts"][1].update(tokn="x"), "accounts[1].tokn", "unknown key"),
+        (lambda r: r["accounts"][1].update(platform="fax"), "accounts[1].platform", "'fax' is not a platform"),
+        (lambda r: r["accounts"][1].pop("corp_id"), "accounts[1].corp_id", "is required"),
+        (lambda r: r["accounts"][1].update(name="mp"), "accounts[1].name", "already used by accounts[0]"),
+        (lambda r: r["accounts"][0].update(name="MP Account"), "accounts[0].name", "a-z 0-9"),
+        (lambda r: r["agents"][0]["ids"].update(mp="x"), "agents[0].ids.mp", "not the name of a desk account"),
+        (lambda r: r.update(bus="kafka://x"), "bus", "memory:// or redis://"),
+        (lambda r: r.update(storage="mysql://x"), "storage", "sqlite:/// or postgresql://"),
+        (
+            lambda r: r["groups"].update(g={"account": "nope", "chat_id": "c"}),
+            "groups.g.account",
+            "no account is named",
+        ),
+        (lambda r: r["groups"].update(g={"account": "desk"}), "groups.g", "exactly one of webhook_key"),
+        (lambda r: r["server"].update(port=70000), "server.port", "less than or equal to 65535"),
+    ],
+)
 def test_each_mistake_names_its_key(change, key: str, words: str):
     raw = example()
     change(raw)

@@ -96,8 +96,13 @@ async def test_wrong_signature_is_refused_and_nothing_is_enqueued(sandbox: Sandb
 async def test_malformed_xml_is_refused_and_the_server_keeps_serving(sandbox: Sandbox):
     sb = sandbox
     sb.customer.aes_key = ""  # post raw bodies signed only by token, as plaintext mode would
-    for body in (b"<xml><ToUserName>", b"not xml at all", b"<notxml/>", b"",
-                 b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>'):
+    for body in (
+        b"<xml><ToUserName>",
+        b"not xml at all",
+        b"<notxml/>",
+        b"",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><xml>&a;</xml>',
+    ):
         query, _ = sb.customer.signed("<xml/>")
         async with sb.http.post(sb.customer.url, params=query, data=body) as r:
             assert 400 <= r.status < 500, body

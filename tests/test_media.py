@@ -23,11 +23,14 @@ async def test_an_agents_picture_reaches_the_customer_as_a_picture(local_sandbox
 async def test_a_customers_picture_reaches_the_agent_with_its_line(local_sandbox: Sandbox):
     sb = local_sandbox
     sb.wechat.media["wx-pic-1"] = b"\xff\xd8 customer photo"
-    xml = sb.customer.xml("o_zhangsan", "image", {"PicUrl": "http://mmbiz.qpic.cn/p.jpg", "MediaId": "wx-pic-1",
-                                                  "MsgId": 5})
+    xml = sb.customer.xml(
+        "o_zhangsan", "image", {"PicUrl": "http://mmbiz.qpic.cn/p.jpg", "MediaId": "wx-pic-1", "MsgId": 5}
+    )
     await sb.customer.post(sb.http, xml)
     await sb.settle()
     assert sb.wecom.texts_to("lixiaoli") == ["#1001 张三 (公众号): [图片] http://mmbiz.qpic.cn/p.jpg"]
-    images = [c.body for c in sb.wecom.sent(APP_SEND) if c.body["msgtype"] == "image" and c.body["touser"] == "lixiaoli"]
+    images = [
+        c.body for c in sb.wecom.sent(APP_SEND) if c.body["msgtype"] == "image" and c.body["touser"] == "lixiaoli"
+    ]
     assert len(images) == 1
     assert sb.wecom.media[images[0]["image"]["media_id"]] == b"\xff\xd8 customer photo"

@@ -33,12 +33,15 @@ def test_payload_is_normalized(platform: str, case: dict):
             assert got == want, field
 
 
-@pytest.mark.parametrize("body", [
-    "<xml><MsgType>text</MsgType></xml>",  # no sender
-    "<xml><FromUserName>o</FromUserName></xml>",  # no type
-    "<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'a'>]><xml>&a;</xml>",
-    "<xml><unclosed></xml>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<xml><MsgType>text</MsgType></xml>",  # no sender
+        "<xml><FromUserName>o</FromUserName></xml>",  # no type
+        "<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY a 'a'>]><xml>&a;</xml>",
+        "<xml><unclosed></xml>",
+    ],
+)
 @pytest.mark.parametrize("platform", list(PARSERS))
 def test_bad_payload_is_a_bad_request(platform: str, body: str):
     with pytest.raises(BadRequest):

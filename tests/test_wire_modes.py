@@ -9,8 +9,7 @@ from adapters.sandbox import Sandbox
 
 @pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
 async def test_each_wechat_mode_is_taken(mode: str, tmp_path):
-    sb = Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", safe_mode=mode != "plaintext",
-                 nicknames={"o_li": "李四"})
+    sb = Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", safe_mode=mode != "plaintext", nicknames={"o_li": "李四"})
     async with sb:
         sb.customer.compatible = mode == "compatible"
         status, body = await sb.customer.post(sb.http, sb.customer.text_xml("o_li", f"{mode} 模式", 1))

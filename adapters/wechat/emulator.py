@@ -51,8 +51,11 @@ class WeChatEmulator(Emulator):
 
     def texts_to(self, openid: str) -> list[str]:
         """Text contents sent to one customer, in order."""
-        return [c.body["text"]["content"] for c in self.sent(CS_SEND)
-                if c.body.get("touser") == openid and c.body.get("msgtype") == "text"]
+        return [
+            c.body["text"]["content"]
+            for c in self.sent(CS_SEND)
+            if c.body.get("touser") == openid and c.body.get("msgtype") == "text"
+        ]
 
     async def token(self, request: web.Request) -> web.Response:
         call = await self.record(request)
@@ -100,8 +103,9 @@ class WeChatEmulator(Emulator):
             return bad
         media_id = f"wx-media-{len(self.media) + 1}"
         self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
-        return web.json_response({"type": request.query.get("type", "image"), "media_id": media_id,
-                                  "created_at": int(time.time())})
+        return web.json_response(
+            {"type": request.query.get("type", "image"), "media_id": media_id, "created_at": int(time.time())}
+        )
 
     async def media_get(self, request: web.Request) -> web.Response:
         call = await self.record(request)
@@ -110,8 +114,9 @@ class WeChatEmulator(Emulator):
         data = self.media.get(request.query.get("media_id", ""))
         if data is None:
             return self.refuse(call, 40007, "invalid media_id")
-        return web.Response(body=data, content_type="image/jpeg",
-                            headers={"Content-Disposition": 'attachment; filename="image.jpg"'})
+        return web.Response(
+            body=data, content_type="image/jpeg", headers={"Content-Disposition": 'attachment; filename="image.jpg"'}
+        )
 
 
 @dataclass
@@ -130,9 +135,11 @@ class WeChatPusher:
         inner = "".join(
             f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()
         )
-        return (f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName>"
-                f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ct}</CreateTime>"
-                f"<MsgType><![CDATA[{msg_type}]]></MsgType>{inner}</xml>")
+        return (
+            f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{ct}</CreateTime>"
+            f"<MsgType><![CDATA[{msg_type}]]></MsgType>{inner}</xml>"
+        )
 
     def text_xml(self, openid: str, content: str, msg_id: int, create_time: int | None = None) -> str:
         return self.xml(openid, "text", {"Content": content, "MsgId": msg_id}, create_time)
@@ -140,7 +147,9 @@ class WeChatPusher:
     def event_xml(self, openid: str, event: str, key: str = "", create_time: int | None = None) -> str:
         return self.xml(openid, "event", {"Event": event, "EventKey": key}, create_time)
 
-    def signed(self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+    def signed(
+        self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None
+    ) -> tuple[dict[str, str], bytes]:
         """(query, body) exactly as WeChat would post this message."""
         ts = timestamp or str(int(time.time()))
         nonce = nonce or secrets.token_hex(5)
@@ -156,7 +165,9 @@ class WeChatPusher:
         if self.compatible:
             body = plain_xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
         else:
-            body = f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+            body = (
+                f"<xml><ToUserName><![CDATA[{self.gh_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+            )
         return query, body.encode()
 
     async def post(self, http: aiohttp.ClientSession, plain_xml: str, **kw: Any) -> tuple[int, str]:

@@ -26,8 +26,15 @@ APPCHAT_SEND = "/cgi-bin/appchat/send"
 class WeComEmulator(Emulator):
     name = "wecom"
 
-    def __init__(self, corp_id: str, secret: str, agent_id: int, users: set[str] | None = None,
-                 robot_keys: set[str] | None = None, chats: set[str] | None = None):
+    def __init__(
+        self,
+        corp_id: str,
+        secret: str,
+        agent_id: int,
+        users: set[str] | None = None,
+        robot_keys: set[str] | None = None,
+        chats: set[str] | None = None,
+    ):
         super().__init__()
         self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
         self.users = users  # None: every user id exists
@@ -46,8 +53,11 @@ class WeComEmulator(Emulator):
 
     def texts_to(self, user_id: str) -> list[str]:
         """Text contents the app sent to one user, in order."""
-        return [c.body["text"]["content"] for c in self.sent(APP_SEND)
-                if user_id in str(c.body.get("touser", "")).split("|") and c.body.get("msgtype") == "text"]
+        return [
+            c.body["text"]["content"]
+            for c in self.sent(APP_SEND)
+            if user_id in str(c.body.get("touser", "")).split("|") and c.body.get("msgtype") == "text"
+        ]
 
     async def gettoken(self, request: web.Request) -> web.Response:
         call = await self.record(request)
@@ -107,8 +117,15 @@ class WeComEmulator(Emulator):
             return bad
         media_id = f"wecom-media-{len(self.media) + 1}"
         self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
-        return web.json_response({"errcode": 0, "errmsg": "ok", "type": request.query.get("type", "image"),
-                                  "media_id": media_id, "created_at": str(int(time.time()))})
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "type": request.query.get("type", "image"),
+                "media_id": media_id,
+                "created_at": str(int(time.time())),
+            }
+        )
 
     async def media_get(self, request: web.Request) -> web.Response:
         call = await self.record(request)
@@ -117,8 +134,9 @@ class WeComEmulator(Emulator):
         data = self.media.get(request.query.get("media_id", ""))
         if data is None:
             return self.refuse(call, 40007, "invalid media_id")
-        return web.Response(body=data, content_type="image/png",
-                            headers={"Content-Disposition": 'attachment; filename="agent.png"'})
+        return web.Response(
+            body=data, content_type="image/png", headers={"Content-Disposition": 'attachment; filename="agent.png"'}
+        )
 
 
 @dataclass
@@ -133,24 +151,34 @@ class WeComPusher:
 
     def text_xml(self, user_id: str, content: str, msg_id: int, create_time: int | None = None) -> str:
         ct = create_time or int(time.time())
-        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
-                f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{ct}</CreateTime>"
-                f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
-                f"<MsgId>{msg_id}</MsgId><AgentID>{self.agent_id}</AgentID></xml>")
+        return (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{ct}</CreateTime>"
+            f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
+            f"<MsgId>{msg_id}</MsgId><AgentID>{self.agent_id}</AgentID></xml>"
+        )
 
     def image_xml(self, user_id: str, media_id: str, msg_id: int) -> str:
-        return (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
-                f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
-                f"<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://127.0.0.1/x.png]]></PicUrl>"
-                f"<MediaId><![CDATA[{media_id}]]></MediaId><MsgId>{msg_id}</MsgId>"
-                f"<AgentID>{self.agent_id}</AgentID></xml>")
+        return (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{user_id}]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
+            f"<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://127.0.0.1/x.png]]></PicUrl>"
+            f"<MediaId><![CDATA[{media_id}]]></MediaId><MsgId>{msg_id}</MsgId>"
+            f"<AgentID>{self.agent_id}</AgentID></xml>"
+        )
 
-    def signed(self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+    def signed(
+        self, plain_xml: str, *, timestamp: str | None = None, nonce: str | None = None
+    ) -> tuple[dict[str, str], bytes]:
         ts = timestamp or str(int(time.time()))
         nonce = nonce or secrets.token_hex(5)
-        enc = xmltodict.parse(WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(plain_xml, nonce, ts))["xml"]
-        body = (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
-                f"<AgentID><![CDATA[{self.agent_id}]]></AgentID><Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt></xml>")
+        enc = xmltodict.parse(
+            WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(plain_xml, nonce, ts)
+        )["xml"]
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<AgentID><![CDATA[{self.agent_id}]]></AgentID><Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt></xml>"
+        )
         return {"msg_signature": enc["MsgSignature"], "timestamp": ts, "nonce": nonce}, body.encode()
 
     async def post(self, http: aiohttp.ClientSession, plain_xml: str, **kw: Any) -> tuple[int, str]:
@@ -160,7 +188,9 @@ class WeComPusher:
 
     async def verify(self, http: aiohttp.ClientSession, echo: str = "echo-wecom-1") -> tuple[int, str]:
         ts, nonce = str(int(time.time())), secrets.token_hex(5)
-        enc = xmltodict.parse(WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(echo, nonce, ts))["xml"]
+        enc = xmltodict.parse(WeChatCrypto(self.token, self.aes_key, self.corp_id).encrypt_message(echo, nonce, ts))[
+            "xml"
+        ]
         params = {"msg_signature": enc["MsgSignature"], "timestamp": ts, "nonce": nonce, "echostr": enc["Encrypt"]}
         async with http.get(self.url, params=params) as r:
             return r.status, await r.text()
