@@ -9,7 +9,7 @@ import xmltodict
 
 from bot.errors import BadRequest
 
-__all__ = ["parse_xml"]
+__all__ = ["parse_xml", "int_field"]
 
 
 def parse_xml(body: bytes | str) -> dict[str, Any]:
@@ -25,3 +25,14 @@ def parse_xml(body: bytes | str) -> dict[str, Any]:
     if not isinstance(root, dict):
         raise BadRequest("the body is not an <xml> document")
     return root
+
+
+def int_field(root: dict[str, Any], name: str) -> int:
+    """An integer field (CreateTime, MsgId); absent is 0, garbage is a BadRequest."""
+    value = root.get(name)
+    if value in (None, ""):
+        return 0
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise BadRequest(f"<{name}> is not a number") from None

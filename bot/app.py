@@ -146,8 +146,9 @@ class Runtime:
         return taken
 
     async def enqueue_delivery(self, d: Delivery) -> None:
-        conv_name = ""
-        await self.store.record_delivery(d, conv_name, self.clock.now())
+        """Log the delivery as pending, then hand it to the sender through the bus."""
+        agent = self.directory.agent_at(d.account, d.to)
+        await self.store.record_delivery(d, agent.name if agent else "", self.clock.now())
         await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
 
     async def display_name(self, account: str, user_id: str) -> str:

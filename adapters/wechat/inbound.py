@@ -11,7 +11,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage, UnknownMessage
 from wechatpy.utils import check_signature
 
-from adapters.xml import parse_xml
+from adapters.xml import int_field, parse_xml
 from bot.config import WeChatAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
@@ -83,7 +83,7 @@ def to_message(account_name: str, plain_xml: str) -> Message:
     kind = "video" if msg_type == "shortvideo" else msg_type
     if kind not in _KINDS or isinstance(m, UnknownMessage) and msg_type != "event":
         kind = "unknown"
-    created = int(raw.get("CreateTime") or 0)
+    created = int_field(raw, "CreateTime")
     msg = Message(
         account=account_name,
         sender=m.source,

@@ -10,7 +10,7 @@ from wechatpy.work import parse_message
 from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
-from adapters.xml import parse_xml
+from adapters.xml import int_field, parse_xml
 from bot.config import WeComAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
@@ -67,7 +67,7 @@ def to_message(account_name: str, plain_xml: str) -> Message:
     if not m.source or not raw.get("MsgType"):
         raise BadRequest("the message has no FromUserName or MsgType")
     msg_type = str(raw["MsgType"]).lower()
-    created = int(raw.get("CreateTime") or 0)
+    created = int_field(raw, "CreateTime")
     kind = msg_type if msg_type in {"text", "image", "voice", "video", "location", "link", "event"} else "unknown"
     msg = Message(
         account=account_name,
