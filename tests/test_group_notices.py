@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from adapters.sandbox import Sandbox
 from adapters.wecom.emulator import APPCHAT_SEND, ROBOT_SEND
 from bot.model import Delivery
