@@ -21,7 +21,7 @@ def _say(who: str, text: str) -> None:
 async def play(storage: str = "", bus: str = "memory://") -> int:
     with tempfile.TemporaryDirectory() as tmp:
         storage = storage or f"sqlite:///{Path(tmp) / 'demo.db'}"
-        sb = Sandbox(storage=storage, bus=bus, nicknames={CUSTOMER: NAME}, agents={"小李": AGENT})
+        sb = Sandbox(storage=storage, bus=bus, nicknames={CUSTOMER: NAME}, agents={"小李": AGENT}, online=[])
         async with sb:
             print(f"kefu is up at {sb.base_url}  (storage {storage.split('///')[-1]}, bus {bus})")
             print(f"emulated WeChat API at {sb.wechat.base_url}, WeCom API at {sb.wecom.base_url}\n")
@@ -42,6 +42,9 @@ async def play(storage: str = "", bus: str = "memory://") -> int:
                 seen_wx, seen_wc = len(sb.wechat.texts_to(CUSTOMER)), len(sb.wecom.texts_to(AGENT))
 
             print("The conversation, as each side sees it:")
+            _say("小李 (WeCom):", "上线")
+            await d.post(h, d.text_xml(AGENT, "上线", int(time.time() * 1000) - 1))
+            await show()
             _say("张三 follows the account", "(subscribe event, safe mode, AES-encrypted)")
             await c.post(h, c.event_xml(CUSTOMER, "subscribe"))
             await show()

@@ -58,6 +58,10 @@ class Emulator(ABC):
         """The next `times` calls to `path` answer with this fault."""
         self.faults.setdefault(path, []).append(Fault(errcode, status, delay, times))
 
+    def forget(self) -> None:
+        """Drop the recorded calls (a test's set-up is done; what follows is what it checks)."""
+        self.calls.clear()
+
     def expire_tokens(self) -> None:
         """Every token issued so far is now expired (the next API call gets 42001)."""
         self.tokens.clear()

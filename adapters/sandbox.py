@@ -14,7 +14,7 @@ import aiohttp
 from adapters.wechat.emulator import WeChatEmulator, WeChatPusher, new_aes_key
 from adapters.wecom.emulator import WeComEmulator, WeComPusher
 from bot.app import Runtime
-from bot.clock import Clock
+from bot.clock import Clock, FixedClock
 from bot.config import Config, parse_config
 
 __all__ = ["Sandbox"]
@@ -29,6 +29,7 @@ class Sandbox:
     nicknames: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # merged into the config
     clock: Clock | None = None
+    online: list[str] | None = None  # agents' user ids that say 上线 at start (default: all)
 
     def __post_init__(self) -> None:
         self.wx_token, self.wx_key = "wxtoken123", new_aes_key() if self.safe_mode else ""
@@ -43,6 +44,16 @@ class Sandbox:
         )
         self.kefu: Runtime | None = None
         self.http: aiohttp.ClientSession | None = None
+        self._desk_msg, self._customer_msg = 880_000_000, 770_000_000
+
+    @classmethod
+    def at(cls, when: str, **kw: Any) -> Sandbox:
+        """A sandbox whose clock reads `when` (local time in Asia/Shanghai, e.g. '2026-11-24 12:30')."""
+        import datetime as dt
+        from zoneinfo import ZoneInfo
+
+        start = dt.datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+        return cls(clock=FixedClock(start), **kw)
 
     def config_dict(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -87,7 +98,26 @@ class Sandbox:
         await self.wecom.start()
         await self.start_kefu()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        users = list(self.agents.values()) if self.online is None else self.online
+        if users:
+            for user_id in users:
+                await self.say(user_id, "上线")
+            await self.settle()
+            self.wecom.forget()
+            self.wechat.forget()
         return self
+
+    async def say(self, user_id: str, text: str) -> tuple[int, str]:
+        """An agent writes `text` in their WeCom chat with the app."""
+        assert self.http is not None
+        self._desk_msg += 1
+        return await self.desk.post(self.http, self.desk.text_xml(user_id, text, self._desk_msg))
+
+    async def write(self, openid: str, text: str) -> tuple[int, str]:
+        """A customer writes `text` to the Official Account."""
+        assert self.http is not None
+        self._customer_msg += 1
+        return await self.customer.post(self.http, self.customer.text_xml(openid, text, self._customer_msg))
 
     async def start_kefu(self) -> Runtime:
         self.kefu = Runtime(self.config, clock=self.clock)

@@ -14,6 +14,7 @@ from loguru import logger
 
 from bot.adapter import Adapter, load_adapter_class
 from bot.bus import Bus, MemoryBus, RedisBus
+from bot.chain import Desk
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
@@ -60,7 +61,8 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
         }
-        self.chains = importlib.import_module("handlers").build_chains(config)
+        self.rules = importlib.import_module("handlers").build_rules(config)
+        self._ticker: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
         self.worker = Worker(self)
         self.sender = Sender(self)
@@ -77,6 +79,7 @@ class Runtime:
         self.bus.subscribe(INBOUND, self.worker.handle)
         self.bus.subscribe(OUTBOUND, self.sender.handle)
         await self.bus.start()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None)
             await self._runner.setup()
@@ -88,6 +91,9 @@ class Runtime:
     async def stop(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+        if self._ticker:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
         await self.bus.close()
         for adapter in self.adapters.values():
             await adapter.stop()
@@ -165,6 +171,36 @@ class Runtime:
         """Carry a media file from one account's platform to another's; the target's media id."""
         data, filename = await self.adapters[source].download_media(media_id)  # type: ignore[attr-defined]
         return await self.adapters[target].upload_image(data, filename)  # type: ignore[attr-defined]
+
+    def desk_parts(self) -> dict[str, Any]:
+        """What every rule is given (see bot.chain.Desk)."""
+        return {
+            "config": self.config,
+            "store": self.store,
+            "state": self.state,
+            "directory": self.directory,
+            "clock": self.clock,
+            "display_name": self.display_name,
+        }
+
+    async def tick(self) -> None:
+        """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""
+        desk = Desk(**self.desk_parts())
+        for rule in self.rules.on_tick:
+            try:
+                await rule(desk)
+            except Exception:
+                logger.exception("timed rule {} failed", getattr(rule, "__qualname__", rule))
+        for d in desk.out:
+            await self.enqueue_delivery(d)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.timers.tick)
+            try:
+                await self.tick()
+            except Exception:  # storage briefly down: try again next tick
+                logger.exception("timer tick failed")
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.bus.drain(timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import AgentConfig, Config
 from bot.model import Conversation, Delivery, Message
@@ -12,27 +12,23 @@ from bot.model import Conversation, Delivery, Message
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.directory import Directory
+    from bot.state import State
     from bot.storage import Store
 
-__all__ = ["Context", "Handler", "run_chain"]
+__all__ = ["Desk", "Context", "Handler", "TickHandler", "run_chain"]
 
 
 @dataclass
-class Context:
-    """What one message's trip through the chain knows and decides."""
+class Desk:
+    """What every rule can read, and the deliveries it decides on (sent after it returns)."""
 
-    msg: Message
-    role: str  # the role of the account it came in on: customer | desk
     config: Config
     store: Store
+    state: State
     directory: Directory
     clock: Clock
     display_name: Callable[[str, str], Awaitable[str]]  # (account, user id) -> name
-    conversation: Conversation | None = None
-    new_conversation: bool = False
-    agent: AgentConfig | None = None  # the configured agent who wrote it (desk side)
     out: list[Delivery] = field(default_factory=list)
-    done: bool = False  # a handler ended the chain for this message
 
     @property
     def now(self) -> float:
@@ -44,12 +40,32 @@ class Context:
     def tell_agent(self, agent: AgentConfig, text: str, conversation_id: int | None = None) -> None:
         """A private note from kefu to an agent, on every desk account they use."""
         for account, user_id in self.directory.targets(agent):
-            self.send(
-                Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id)
-            )
+            self.send(Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id))
+
+    def tell_customer(self, conv: Conversation, text: str, purpose: str = "auto") -> None:
+        self.send(Delivery(account=conv.account, to=conv.customer, text=text, purpose=purpose, conversation_id=conv.id))
+
+    def tell_group(self, group: str, text: str, conversation_id: int | None = None) -> None:
+        grp = self.config.groups[group]
+        self.send(Delivery(account=grp.account, to=group, chat=True, text=text, purpose="notice",
+                           conversation_id=conversation_id))
+
+
+@dataclass
+class Context(Desk):
+    """One message's trip through the chain: what it knows and decides."""
+
+    msg: Message = None  # type: ignore[assignment]  # always set for a message's chain
+    role: str = "customer"  # the role of the account it came in on: customer | desk
+    conversation: Conversation | None = None
+    new_conversation: bool = False
+    agent: AgentConfig | None = None  # the configured agent who wrote it (desk side)
+    flags: dict[str, Any] = field(default_factory=dict)  # what earlier rules found, for later ones
+    done: bool = False  # a handler ended the chain for this message
 
 
 Handler = Callable[[Context], Awaitable[None]]
+TickHandler = Callable[[Desk], Awaitable[None]]
 
 
 async def run_chain(handlers: list[Handler], ctx: Context) -> Context:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
 
@@ -22,11 +22,45 @@ __all__ = [
     "load_config",
     "parse_config",
     "PLATFORM_LABELS",
+    "ScheduleConfig",
+    "WEEKDAYS",
+    "parse_duration",
 ]
 
 PLATFORM_LABELS = {"wechat": "公众号", "wecom": "企业微信", "dingtalk": "钉钉", "qq": "QQ", "wecom_kf": "微信客服"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def parse_duration(v: Any) -> float:
+    """'60s', '5m', '2h', '1d', '1h30m' or a number of seconds -> seconds."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?[smhd])+", v.strip()):
+        raise ValueError(f"must be a duration like 60s, 5m, 2h or 1h30m (got {v!r})")
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * unit[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhd])", v))
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_STANDARD_DAY = ["08:30-12:00", "13:00-17:30"]
+
+
+def _windows(v: Any) -> list[str]:
+    if not isinstance(v, list):
+        raise ValueError('must be a list of "HH:MM-HH:MM" windows')
+    for w in v:
+        m = _WINDOW.match(str(w))
+        if not m:
+            raise ValueError(f'{w!r} is not a window like "08:30-12:00"')
+        if m.group(1, 2) == m.group(3, 4):
+            raise ValueError(f"{w!r} is empty (start equals end)")
+    return [str(w) for w in v]
+
+
+Windows = Annotated[list[str], BeforeValidator(_windows)]
 
 
 class _Strict(BaseModel):
@@ -120,8 +154,87 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
 
+class ScheduleConfig(_Strict):
+    """Service hours: weekly windows, holidays (closed) and make-up workdays (调休, open)."""
+
+    timezone: str = "Asia/Shanghai"
+    weekly: dict[str, Windows] = Field(default_factory=lambda: {d: list(_STANDARD_DAY) for d in WEEKDAYS[:6]})
+    holidays: list[str] = []
+    workdays: dict[str, Windows] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"'{v}' is not a time zone name like Asia/Shanghai") from None
+        return v
+
+    @field_validator("weekly")
+    @classmethod
+    def _days(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        bad = [d for d in v if d not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"unknown day(s) {', '.join(bad)}; use {', '.join(WEEKDAYS)}")
+        return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, v: list[str]) -> list[str]:
+        return [_date(d) for d in v]
+
+    @field_validator("workdays")
+    @classmethod
+    def _workdays(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {_date(d): w for d, w in v.items()}
+
+
+def _date(v: Any) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(v)).isoformat()
+    except ValueError:
+        raise ValueError(f"{v!r} is not a date like 2026-10-01") from None
+
+
+class PresenceConfig(_Strict):
+    idle_offline: Duration = 1800.0  # an agent silent this long goes offline (0: never)
+    online_words: list[str] = ["上线", "/on"]
+    offline_words: list[str] = ["下线", "/off"]
+
+
+class AssignmentConfig(_Strict):
+    policy: Literal["round_robin", "least_busy"] = "round_robin"
+    prefer_last_agent: bool = True  # a returning customer goes to the agent who served them last
+    queue_notice: bool = True
+    notice_step: int = Field(default=2, ge=1)  # tell a waiting customer again after moving up this many places
+
+
+class SlaConfig(_Strict):
+    first_response: Duration = 60.0
+    escalate_after: Duration = 300.0  # 0: never
+    escalate_to: str = ""  # a group name; empty: no escalation
+
+
+class TimersConfig(_Strict):
+    tick: Duration = 1.0  # how often due timers and idle agents are checked
+
+
 class MessagesConfig(_Strict):
     greeting: str = "您好,我是在线客服,很高兴为您服务"
+    off_hours: str = "我们的服务时间是{hours},您的留言已收到,我们将在 {next_open} 后尽快回复您"
+    no_agent: str = "您好,客服暂时不在线,您的留言已收到,客服上线后将第一时间回复您"
+    auto_reply_interval: Duration = 1800.0
+    please_wait: str = "非常抱歉让您久等了,客服正在为您查询,请稍候"
+    queue: str = "非常抱歉,目前咨询的客户较多,您排在第 {position} 位,请稍候"  # {ahead}: how many before them
+    closed: str = "感谢您的咨询,祝您生活愉快!如有其他问题欢迎随时联系我们"
+    transferred: str = "正在为您转接其他客服,请稍候"
+    desk_reminder: str = "⏰ #{ticket} {customer} 已等待 {waited} 未获回复,请尽快处理"
+    escalation: str = "⚠️ #{ticket} {customer} ({channel}) 已等待 {waited} 无人回复,接待客服: {agent}"
     unknown_ticket: str = "未找到进行中的工单 #{ticket},请检查工单号"
     no_current: str = "请以 #工单号 开头回复,例如: #1024 您好"
     sent_to: str = "已发送给 #{ticket} {customer}"
@@ -137,6 +250,11 @@ class Config(_Strict):
     agents: list[AgentConfig] = []
     groups: dict[str, GroupConfig] = {}
     messages: MessagesConfig = MessagesConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    presence: PresenceConfig = PresenceConfig()
+    assignment: AssignmentConfig = AssignmentConfig()
+    sla: SlaConfig = SlaConfig()
+    timers: TimersConfig = TimersConfig()
 
     @field_validator("storage")
     @classmethod
@@ -173,6 +291,8 @@ class Config(_Strict):
             for acc in ag.ids:
                 if acc not in desk:
                     problems.append((f"agents[{i}].ids.{acc}", "is not the name of a desk account"))
+        if self.sla.escalate_to and self.sla.escalate_to not in self.groups:
+            problems.append(("sla.escalate_to", f"no group is named '{self.sla.escalate_to}' under groups:"))
         for g, grp in self.groups.items():
             if grp.account not in seen:
                 problems.append((f"groups.{g}.account", f"no account is named '{grp.account}'"))

@@ -104,6 +104,12 @@ class Conversation:
     created_at: float
     last_message_at: float
     agent: str = ""  # configured agent name currently serving, if any
+    queued_at: float | None = None  # waiting for an agent since (留言 / queue), None once assigned
+    waiting_since: float | None = None  # the customer's oldest unanswered message, None once answered
+    first_reply_at: float | None = None  # an agent's first answer
+    last_agent_at: float | None = None  # an agent's latest answer
+    told_position: int | None = None  # the queue position the customer was last told
+    auto_replied_at: float | None = None  # the last off-hours / no-agent auto-reply
 
     @property
     def ticket(self) -> int:

@@ -14,7 +14,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     event,
+    func,
     insert,
     select,
     text,
@@ -41,6 +43,12 @@ conversations = Table(
     Column("created_at", Float, nullable=False),
     Column("last_message_at", Float, nullable=False),
     Column("closed_at", Float),
+    Column("queued_at", Float),
+    Column("waiting_since", Float),
+    Column("first_reply_at", Float),
+    Column("last_agent_at", Float),
+    Column("told_position", Integer),
+    Column("auto_replied_at", Float),
     # at most one open conversation per customer per inbox
     Index(
         "uq_open_conversation",
@@ -75,6 +83,18 @@ messages = Table(
     Index("uq_platform_message", "account", "direction", "external_id", unique=True),
 )
 
+# Stored timers (first-response limit, escalation): a restart neither loses nor doubles them.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("conversation_id", Integer, nullable=False, index=True),
+    Column("due_at", Float, nullable=False, index=True),
+    Column("marker", Float),  # what it was set for (the waiting_since it guards)
+    Column("fired_at", Float),
+)
+
 agent_state = Table(
     "agent_state",
     metadata,
@@ -95,16 +115,14 @@ def async_url(url: str) -> str:
 
 
 def _conversation(row: Any) -> Conversation:
-    return Conversation(
-        id=row.id,
-        account=row.account,
-        customer=row.customer,
-        customer_name=row.customer_name,
-        status=row.status,
-        created_at=row.created_at,
-        last_message_at=row.last_message_at,
-        agent=row.agent,
-    )
+    m = row._mapping
+    return Conversation(**{f: m[f] for f in _CONV_FIELDS})
+
+
+_CONV_FIELDS = (
+    "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
+    "first_reply_at last_agent_at told_position auto_replied_at"
+).split()
 
 
 class Store:
@@ -175,11 +193,86 @@ class Store:
             )
 
     async def close_conversation(self, conversation_id: int, now: float) -> None:
+        await self.update_conversation(
+            conversation_id, status="closed", closed_at=now, queued_at=None, waiting_since=None
+        )
+        await self.cancel_timers(conversation_id)
+
+    async def update_conversation(self, conversation_id: int, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+
+    async def open_conversations(self) -> list[Conversation]:
+        q = select(conversations).where(conversations.c.status == "open").order_by(conversations.c.id)
+        async with self.engine.connect() as conn:
+            return [_conversation(r) for r in await conn.execute(q)]
+
+    async def waiting(self) -> list[Conversation]:
+        """Open conversations no agent has taken, oldest first: the queue and the 留言."""
+        q = (
+            select(conversations)
+            .where(conversations.c.status == "open", conversations.c.agent == "", conversations.c.queued_at.is_not(None))
+            .order_by(conversations.c.queued_at, conversations.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_conversation(r) for r in await conn.execute(q)]
+
+    async def load(self) -> dict[str, int]:
+        """Open conversations per agent."""
+        q = (
+            select(conversations.c.agent, func.count())
+            .where(conversations.c.status == "open", conversations.c.agent != "")
+            .group_by(conversations.c.agent)
+        )
+        async with self.engine.connect() as conn:
+            return {a: n for a, n in await conn.execute(q)}
+
+    async def of_agent(self, agent: str) -> list[Conversation]:
+        q = (
+            select(conversations)
+            .where(conversations.c.status == "open", conversations.c.agent == agent)
+            .order_by(conversations.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_conversation(r) for r in await conn.execute(q)]
+
+    async def last_agent_of(self, account: str, customer: str) -> str:
+        """The agent who served this customer most recently, '' if none."""
+        q = (
+            select(conversations.c.agent)
+            .where(conversations.c.account == account, conversations.c.customer == customer,
+                   conversations.c.agent != "")
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(q)).scalar() or ""
+
+    # -- timers --------------------------------------------------------------------
+
+    async def add_timer(self, kind: str, conversation_id: int, due_at: float, marker: float | None) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(conversations)
-                .where(conversations.c.id == conversation_id)
-                .values(status="closed", closed_at=now)
+                insert(timers).values(kind=kind, conversation_id=conversation_id, due_at=due_at, marker=marker)
+            )
+
+    async def due_timers(self, now: float) -> list[dict[str, Any]]:
+        q = select(timers).where(timers.c.fired_at.is_(None), timers.c.due_at <= now).order_by(timers.c.due_at)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(q)]
+
+    async def claim_timer(self, timer_id: int, now: float) -> bool:
+        """Mark a due timer fired; True for the one caller that did (several processes may try)."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(timers).where(timers.c.id == timer_id, timers.c.fired_at.is_(None)).values(fired_at=now)
+            )
+            return res.rowcount == 1
+
+    async def cancel_timers(self, conversation_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(timers).where(timers.c.conversation_id == conversation_id, timers.c.fired_at.is_(None))
             )
 
     # -- transcript ----------------------------------------------------------------
@@ -258,6 +351,21 @@ class Store:
             q = q.where(messages.c.conversation_id == conversation_id)
         async with self.engine.connect() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
+
+    async def exchange(self, conv: Conversation, limit: int = 10) -> list[dict[str, Any]]:
+        """The last messages between the customer and kefu (no relays, notes or events), oldest first."""
+        q = (
+            select(messages)
+            .where(
+                messages.c.conversation_id == conv.id,
+                messages.c.account == conv.account,
+                messages.c.kind != "event",
+            )
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(q)][::-1]
 
     async def conversation_of_forward(self, account: str, external_id: str) -> int | None:
         """The conversation a message kefu forwarded (by the platform's id for it) belongs to."""

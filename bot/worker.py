@@ -30,15 +30,7 @@ class Worker:
             return
         rt = self.rt
         role = rt.directory.role(msg.account)
-        ctx = Context(
-            msg=msg,
-            role=role,
-            config=rt.config,
-            store=rt.store,
-            directory=rt.directory,
-            clock=rt.clock,
-            display_name=rt.display_name,
-        )
-        await run_chain(rt.chains[role], ctx)
+        ctx = Context(**rt.desk_parts(), msg=msg, role=role)
+        await run_chain(rt.rules.chains[role], ctx)
         for d in ctx.out:
             await self.rt.enqueue_delivery(d)

@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
-from bot.chain import Handler
+from dataclasses import dataclass
+
+from bot.chain import Handler, TickHandler
 from bot.config import Config
-from handlers import agent_reply, conversation, greeting, relay, transcript
+from handlers import (
+    agent_reply,
+    assignment,
+    auto_reply,
+    commands,
+    conversation,
+    greeting,
+    presence,
+    relay,
+    sla,
+    transcript,
+)
 
-__all__ = ["build_chains"]
+__all__ = ["Rules", "build_rules"]
 
 
-def build_chains(config: Config) -> dict[str, list[Handler]]:
-    """Order matters: find the conversation, log (and drop platform retries), then act."""
-    return {
-        "customer": [conversation.find_or_start, transcript.log_inbound, greeting.greet, relay.relay_to_desk],
-        "desk": [agent_reply.resolve, transcript.log_inbound, agent_reply.reply],
-    }
+@dataclass(frozen=True)
+class Rules:
+    chains: dict[str, list[Handler]]  # per account role
+    on_tick: list[TickHandler]  # run by the timer loop
+
+
+def build_rules(config: Config) -> Rules:
+    """Order matters: find the conversation, log it (dropping platform retries), then act."""
+    customer = [
+        conversation.find_or_start,
+        transcript.log_inbound,
+        greeting.greet,
+        assignment.route,
+        auto_reply.auto_reply,
+        relay.relay_to_desk,
+        sla.start_clock,
+    ]
+    desk = [
+        agent_reply.resolve,
+        transcript.log_inbound,
+        presence.track,
+        commands.run,
+        agent_reply.reply,
+        sla.stop_clock,
+    ]
+    return Rules(chains={"customer": customer, "desk": desk}, on_tick=[sla.fire_due, presence.sweep_idle])

@@ -11,6 +11,7 @@ from loguru import logger
 
 from bot.chain import Context
 from bot.model import Delivery
+from handlers import assignment
 
 __all__ = ["resolve", "reply", "parse_ticket"]
 
@@ -46,14 +47,19 @@ async def reply(ctx: Context) -> None:
         return
     texts = ctx.config.messages
     ticket, body = parse_ticket(msg.text)
-    if body.startswith("/"):
-        return  # a desk command: never relayed to a customer (commands come with the desk rulebook)
+    if body.startswith(("/", "／")):
+        return  # a command after a ticket ("#1024 /close"): never relayed to a customer
     if conv is None or conv.status != "open":
         note = texts.unknown_ticket.format(ticket=ticket) if ticket is not None else texts.no_current
         ctx.tell_agent(agent, note)
         return
+    if ticket is None and conv.agent not in ("", agent.name):
+        ctx.tell_agent(agent, f"#{conv.ticket} 已由 {conv.agent} 接待;如需回复请写明工单号。")
+        return
     if msg.kind == "text" and not body:
         return
+    if not conv.agent:  # answering a waiting customer takes them
+        await assignment.assign(ctx, conv, agent, announce=False)
     ctx.send(
         Delivery(
             account=conv.account,
@@ -69,3 +75,4 @@ async def reply(ctx: Context) -> None:
         )
     )
     await ctx.store.set_current(agent.name, conv.id, ctx.now)
+    ctx.flags["replied"] = True

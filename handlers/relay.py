@@ -14,21 +14,15 @@ def relay_line(ticket: int, name: str, channel: str, text: str) -> str:
 
 async def relay_to_desk(ctx: Context) -> None:
     msg, conv = ctx.msg, ctx.conversation
-    if conv is None or msg.kind == "event":
+    if conv is None or msg.kind == "event" or not conv.agent or ctx.flags.get("relayed"):
+        return  # unassigned: kept for the queue / the digest of 留言
+    agent = ctx.directory.agent(conv.agent)
+    if agent is None:
         return
     line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), msg.summary())
-    for agent in ctx.config.agents:  # every configured agent until presence and assignment exist
-        for account, user_id in ctx.directory.targets(agent):
-            ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
-            if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
-                ctx.send(
-                    Delivery(
-                        account=account,
-                        to=user_id,
-                        kind="image",
-                        media=str(msg.data["media_id"]),
-                        media_from=msg.account,
-                        purpose="relay",
-                        conversation_id=conv.id,
-                    )
-                )
+    for account, user_id in ctx.directory.targets(agent):  # the assigned agent only
+        ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
+        if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
+            media = str(msg.data["media_id"])
+            ctx.send(Delivery(account=account, to=user_id, kind="image", media=media, media_from=msg.account,
+                              purpose="relay", conversation_id=conv.id))

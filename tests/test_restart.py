@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from adapters.sandbox import Sandbox
-from bot.worker import Worker
+import bot.worker
 
 
 async def test_message_taken_before_a_restart_is_relayed_once_after_it(pg_database, monkeypatch):
@@ -13,21 +13,20 @@ async def test_message_taken_before_a_restart_is_relayed_once_after_it(pg_databa
 
     await reset_pg(pg_database)
     sb = Sandbox(storage=pg_database, bus=redis_url(), nicknames={"o_zhangsan": "张三"})
-    real = Worker.handle
     hold = asyncio.Event()
 
-    async def stuck(self, payload):  # kefu dies while the message is being handled
+    async def stuck(handlers, ctx):  # kefu dies while the message is being handled
         await hold.wait()
 
-    monkeypatch.setattr(Worker, "handle", stuck)
     async with sb:
+        monkeypatch.setattr(bot.worker, "run_chain", stuck)
         status, body = await sb.customer.post(sb.http, sb.customer.text_xml("o_zhangsan", "我的订单还没到", 31337))
         assert (status, body) == (200, "success")
         await asyncio.sleep(0.2)
         await sb.stop_kefu()
         assert sb.wecom.texts_to("lixiaoli") == []
 
-        monkeypatch.setattr(Worker, "handle", real)
+        monkeypatch.undo()
         await sb.start_kefu()
         await sb.settle()
         # the platform's retry after the restart is still dropped

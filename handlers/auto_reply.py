@@ -1,0 +1,32 @@
+"""Auto-replies when nobody can answer: outside service hours, or in hours with no agent online.
+
+At most once per conversation per messages.auto_reply_interval, and never while an agent
+is actively answering it (answered within that interval).
+"""
+
+from __future__ import annotations
+
+from bot.chain import Context
+from handlers.schedule import schedule_of
+
+__all__ = ["auto_reply", "off_hours_text"]
+
+
+def off_hours_text(ctx: Context) -> str:
+    sched = schedule_of(ctx.config)
+    return ctx.config.messages.off_hours.format(hours=sched.describe_hours(), next_open=sched.describe_next(ctx.now))
+
+
+async def auto_reply(ctx: Context) -> None:
+    conv, msg = ctx.conversation, ctx.msg
+    if conv is None or msg.kind == "event" or ctx.flags.get("online"):
+        return
+    interval = ctx.config.messages.auto_reply_interval
+    if conv.last_agent_at is not None and ctx.now - conv.last_agent_at < interval:
+        return  # an agent is answering this customer right now
+    if conv.auto_replied_at is not None and ctx.now - conv.auto_replied_at < interval:
+        return
+    is_open = schedule_of(ctx.config).is_open(ctx.now)
+    ctx.tell_customer(conv, ctx.config.messages.no_agent if is_open else off_hours_text(ctx))
+    conv.auto_replied_at = ctx.now
+    await ctx.store.update_conversation(conv.id, auto_replied_at=ctx.now)
