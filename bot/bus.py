@@ -84,11 +84,15 @@ class Bus(ABC):
             await asyncio.sleep(0.02)
         raise TimeoutError("the bus did not drain in time")
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 2.0) -> None:
+        """Stop consuming: let each consumer finish the message in hand, then cancel what is left."""
         self._stopping.set()
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = list(self._tasks)
+        if tasks:
+            _, left = await asyncio.wait(tasks, timeout=grace) if grace else (set(), set(tasks))
+            for t in left:
+                t.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
 
 class MemoryBus(Bus):
@@ -106,9 +110,17 @@ class MemoryBus(Bus):
         # Serialized like the Redis engine, so both engines carry exactly the same data.
         self._q(topic, partition_of(key, self.partitions)).put_nowait(json.dumps(payload, ensure_ascii=False))
 
+    async def close(self, grace: float = 2.0) -> None:
+        """Let the messages in hand finish, then stop (waiting on an empty queue is safe to cancel)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + grace
+        while any(self._inflight.values()) and loop.time() < end:
+            await asyncio.sleep(0.01)
+        await super().close(grace=0)
+
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
         q = self._q(topic, partition)
-        while True:
+        while not self._stopping.is_set():
             raw = await q.get()
             self._inflight[topic] = self._inflight.get(topic, 0) + 1
             try:
@@ -154,11 +166,12 @@ class RedisBus(Bus):
         stream = self._stream(topic, partition)
         backoff = 0.2
         start_id = "0"  # first what this consumer took and never acked (a restart replays it)
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._ensure_group(stream)
+                # a short block: stopping waits for the read to end rather than cancel it mid-reply
                 resp = await self.redis.xreadgroup(
-                    self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 1000
+                    self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 500
                 )
                 backoff = 0.2
             except asyncio.CancelledError:

@@ -40,15 +40,20 @@ class Desk:
     def tell_agent(self, agent: AgentConfig, text: str, conversation_id: int | None = None) -> None:
         """A private note from kefu to an agent, on every desk account they use."""
         for account, user_id in self.directory.targets(agent):
-            self.send(Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id))
+            self.send(
+                Delivery(account=account, to=user_id, text=text, purpose="notice", conversation_id=conversation_id)
+            )
 
     def tell_customer(self, conv: Conversation, text: str, purpose: str = "auto") -> None:
         self.send(Delivery(account=conv.account, to=conv.customer, text=text, purpose=purpose, conversation_id=conv.id))
 
     def tell_group(self, group: str, text: str, conversation_id: int | None = None) -> None:
         grp = self.config.groups[group]
-        self.send(Delivery(account=grp.account, to=group, chat=True, text=text, purpose="notice",
-                           conversation_id=conversation_id))
+        self.send(
+            Delivery(
+                account=grp.account, to=group, chat=True, text=text, purpose="notice", conversation_id=conversation_id
+            )
+        )
 
 
 @dataclass

@@ -211,7 +211,9 @@ class Store:
         """Open conversations no agent has taken, oldest first: the queue and the 留言."""
         q = (
             select(conversations)
-            .where(conversations.c.status == "open", conversations.c.agent == "", conversations.c.queued_at.is_not(None))
+            .where(
+                conversations.c.status == "open", conversations.c.agent == "", conversations.c.queued_at.is_not(None)
+            )
             .order_by(conversations.c.queued_at, conversations.c.id)
         )
         async with self.engine.connect() as conn:
@@ -240,8 +242,9 @@ class Store:
         """The agent who served this customer most recently, '' if none."""
         q = (
             select(conversations.c.agent)
-            .where(conversations.c.account == account, conversations.c.customer == customer,
-                   conversations.c.agent != "")
+            .where(
+                conversations.c.account == account, conversations.c.customer == customer, conversations.c.agent != ""
+            )
             .order_by(conversations.c.id.desc())
             .limit(1)
         )
@@ -291,12 +294,12 @@ class Store:
                         party_name=msg.sender_name,
                         kind=msg.kind,
                         text=msg.summary() if msg.kind != "text" else msg.text,
-                        data=json.dumps({"event": msg.event, **msg.data}, ensure_ascii=False),
+                        data=json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
                         external_id=msg.external_id,
                         purpose="",
                         status="received",
                         error="",
-                        created_at=msg.sent_at or now,
+                        created_at=msg.received_at or now,  # kefu's clock, like every other time it keeps
                         updated_at=now,
                     )
                 )
@@ -360,6 +363,7 @@ class Store:
                 messages.c.conversation_id == conv.id,
                 messages.c.account == conv.account,
                 messages.c.kind != "event",
+                messages.c.purpose != "greeting",
             )
             .order_by(messages.c.id.desc())
             .limit(limit)

@@ -13,7 +13,6 @@ from bot.chain import Context, Desk
 from bot.config import AgentConfig
 from bot.model import Conversation
 from handlers import presence
-from handlers.conversation import CONTACT_EVENTS
 
 __all__ = ["route", "assign", "fill_queue", "on_agent_online", "pick", "history_lines"]
 
@@ -110,12 +109,15 @@ async def on_agent_online(desk: Desk, agent: AgentConfig) -> None:
 async def route(ctx: Context) -> None:
     """Customer chain: keep the conversation with its online agent, give it to one, or queue it."""
     conv, msg = ctx.conversation, ctx.msg
-    if conv is None or (msg.kind == "event" and msg.event not in CONTACT_EVENTS):
-        return
+    if conv is None or msg.kind == "event":
+        return  # a follow or a menu click opens a conversation; its first message asks for an agent
     online = await presence.online_agents(ctx)
     ctx.flags["online"] = online
     if conv.agent and any(a.name == conv.agent for a in online):
         return
+    # first routing of this conversation: its first relayed line announces it to the agent;
+    # otherwise it had waited or lost its agent, and comes with its history (this message included)
+    fresh = conv.queued_at is None and not conv.agent
     if conv.agent:  # their agent went offline: the conversation goes back to the desk
         await ctx.store.update_conversation(conv.id, agent="")
         conv.agent = ""
@@ -126,9 +128,6 @@ async def route(ctx: Context) -> None:
         return  # kept as a 留言: the digest brings it to the first agent who comes online
     agent = await pick(ctx, conv)
     if agent is not None:
-        # a brand-new conversation is announced by its first relayed line; an older one comes
-        # with its history (this message included), so it is not relayed again
-        fresh = ctx.new_conversation
         await assign(ctx, conv, agent, announce=not fresh)
         ctx.flags["relayed"] = not fresh
         return

@@ -129,8 +129,12 @@ async def cmd_history(ctx: Context, agent: AgentConfig, args: list[str]) -> None
     if conv is None:
         return
     lines = await assignment.history_lines(ctx, conv, limit=10)
-    ctx.tell_agent(agent, "\n".join([f"#{conv.ticket} {conv.customer_name} 最近的消息:", *lines]) if lines
-                   else f"#{conv.ticket} 还没有消息。")
+    ctx.tell_agent(
+        agent,
+        "\n".join([f"#{conv.ticket} {conv.customer_name} 最近的消息:", *lines])
+        if lines
+        else f"#{conv.ticket} 还没有消息。",
+    )
 
 
 async def cmd_status(ctx: Context, agent: AgentConfig, args: list[str]) -> None:

@@ -24,5 +24,14 @@ async def relay_to_desk(ctx: Context) -> None:
         ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
         if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
             media = str(msg.data["media_id"])
-            ctx.send(Delivery(account=account, to=user_id, kind="image", media=media, media_from=msg.account,
-                              purpose="relay", conversation_id=conv.id))
+            ctx.send(
+                Delivery(
+                    account=account,
+                    to=user_id,
+                    kind="image",
+                    media=media,
+                    media_from=msg.account,
+                    purpose="relay",
+                    conversation_id=conv.id,
+                )
+            )

@@ -68,7 +68,10 @@ async def fire_due(desk: Desk) -> None:
             logger.info("#{}: no answer within {}; customer asked to wait, desk reminded", conv.ticket, waited)
         elif timer["kind"] == ESCALATE and desk.config.sla.escalate_to:
             text = texts.escalation.format(
-                ticket=conv.ticket, customer=conv.customer_name, channel=label, waited=waited,
+                ticket=conv.ticket,
+                customer=conv.customer_name,
+                channel=label,
+                waited=waited,
                 agent=conv.agent or "未分配",
             )
             desk.tell_group(desk.config.sla.escalate_to, text, conv.id)

@@ -39,7 +39,7 @@ QUERY = st.dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     method=st.sampled_from(["GET", "POST"]),
     path=st.sampled_from(["/wechat/mp", "/wecom/desk"]),

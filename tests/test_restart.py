@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.sandbox import Sandbox
 import bot.worker
+from adapters.sandbox import Sandbox
 
 
 async def test_message_taken_before_a_restart_is_relayed_once_after_it(pg_database, monkeypatch):
