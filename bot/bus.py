@@ -114,7 +114,7 @@ class MemoryBus(Bus):
         """Let the messages in hand finish, then stop (waiting on an empty queue is safe to cancel)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + grace
-        while any(self._inflight.values()) and loop.time() < end:
+        while any(self._inflight.values()) and loop.time() < end:  # noqa: ASYNC110 (bounded poll at shutdown)
             await asyncio.sleep(0.01)
         await super().close(grace=0)
 

@@ -101,7 +101,8 @@ async def on_agent_online(desk: Desk, agent: AgentConfig) -> None:
         desk.tell_agent(agent, f"您上线前共有 {len(waiting)} 位客户留言,按时间先后如下:")
         for conv in waiting:
             label = desk.directory.label(conv.account)
-            head = f"#{conv.ticket} {conv.customer_name} ({label}) 留言于 {_clock(conv.queued_at or conv.created_at, desk)}"
+            since = _clock(conv.queued_at or conv.created_at, desk)
+            head = f"#{conv.ticket} {conv.customer_name} ({label}) 留言于 {since}"
             desk.tell_agent(agent, "\n".join([head, *await history_lines(desk, conv)]), conv.id)
     await fill_queue(desk, history=False)
 
