@@ -99,3 +99,17 @@ async def local_sandbox(tmp_path) -> AsyncIterator[Sandbox]:
     """The embedded default only, for tests about one adapter's wire format."""
     async with Sandbox(storage=f"sqlite:///{tmp_path / 'kefu.db'}", nicknames={"o_zhangsan": "张三"}) as sb:
         yield sb
+
+
+@pytest.fixture
+async def sandbox_two(tmp_path) -> AsyncIterator[Sandbox]:
+    """Two online agents of capacity 1 each, on the embedded default."""
+    extra = {
+        "agents": [
+            {"name": "小李", "ids": {"desk": "lixiaoli"}, "capacity": 1},
+            {"name": "小王", "ids": {"desk": "wangxiaowang"}, "capacity": 1},
+        ]
+    }
+    names = {"o_zhangsan": "张三", "o_lisi": "李四", "o_wangwu": "王五"}
+    async with Sandbox(storage=f"sqlite:///{tmp_path / 'kefu.db'}", nicknames=names, extra=extra) as sb:
+        yield sb
