@@ -21,7 +21,8 @@ class State(ABC):
         """Set the key only if absent; True when this call set it (dedupe, locks)."""
 
     @abstractmethod
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> bool:
+        """Remove the key; True for the one caller that removed it."""
 
     async def ping(self) -> bool:
         return True
@@ -53,8 +54,8 @@ class MemoryState(State):
         await self.set(key, value, ttl)
         return True
 
-    async def delete(self, key: str) -> None:
-        self._data.pop(key, None)
+    async def delete(self, key: str) -> bool:
+        return self._live(key) is not None and self._data.pop(key, None) is not None
 
     def _sweep(self) -> None:
         now = time.monotonic()
@@ -77,8 +78,8 @@ class RedisState(State):
     async def add(self, key: str, ttl: float, value: str = "1") -> bool:
         return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
 
-    async def delete(self, key: str) -> None:
-        await self.redis.delete(self.prefix + key)
+    async def delete(self, key: str) -> bool:
+        return bool(await self.redis.delete(self.prefix + key))
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

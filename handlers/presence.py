@@ -42,10 +42,8 @@ async def go_online(desk: Desk, agent: AgentConfig) -> bool:
 
 
 async def go_offline(desk: Desk, agent: AgentConfig) -> bool:
-    if not await is_online(desk, agent.name):
-        return False
-    await desk.state.delete(_key(agent.name))
-    return True
+    """False if they already were offline (or another process took them offline first)."""
+    return await desk.state.delete(_key(agent.name))
 
 
 async def touch(desk: Desk, agent: AgentConfig) -> None:
