@@ -39,8 +39,8 @@ class Sandbox:
             "ww0123456789abcdef",
             "wecom-app-secret-0001",
             1000002,
-            robot_keys={"robot-key-service"},
-            chats={"desk-chat"},
+            robot_keys={"robot-key-service", "robot-key-sales", "robot-key-supervisors"},
+            chats={"desk-chat", "after-sales-chat"},
         )
         self.kefu: Runtime | None = None
         self.http: aiohttp.ClientSession | None = None

@@ -70,6 +70,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(demo.play(storage=args.storage, bus=args.bus))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    cfg = _load(args.config)
+    reports = importlib.import_module("handlers.reports")
+
+    def day(text: str, flag: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            print(f"kefu report: {flag} {text!r} is not a date like 2026-11-01", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    async def run() -> int:
+        from bot.clock import Clock
+        from bot.storage import Store
+
+        store = Store(cfg.storage)
+        try:
+            await store.create_tables()
+            if args.daily:
+                print(await reports.daily_summary(store, cfg, day(args.daily, "--daily"), Clock().now()))
+                return 0
+            if not (args.date_from and args.date_to and args.out):
+                print("kefu report: give --daily DATE, or --from, --to and --out", file=sys.stderr)
+                return 2
+            first, last = day(args.date_from, "--from"), day(args.date_to, "--to")
+            rows = await reports.record_rows(store, cfg, first, last)
+            out = Path(args.out)
+            fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
+            (reports.write_xlsx if fmt == "xlsx" else reports.write_csv)(rows, out)
+            print(f"{out}: {len(rows)} conversations from {first} to {last} ({fmt})")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kefu", description="Online customer-service relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a config file and say what it sets up")
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("report", help="the record sheet (CSV/XLSX) or the daily summary")
+    p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its storage is read)")
+    p.add_argument("--from", dest="date_from", help="first day, e.g. 2026-11-01")
+    p.add_argument("--to", dest="date_to", help="last day, e.g. 2026-11-30")
+    p.add_argument("--format", choices=["xlsx", "csv"], help="default: from --out's suffix")
+    p.add_argument("--out", help="the file to write")
+    p.add_argument("--daily", metavar="DATE", help="print the daily summary of this day")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("demo", help="a scripted exchange against emulated WeChat and WeCom")
     p.add_argument("--storage", default="", help="storage URL (default: a temporary SQLite file)")
     p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")

@@ -220,6 +220,102 @@ class SlaConfig(_Strict):
     escalate_to: str = ""  # a group name; empty: no escalation
 
 
+class RoutingRule(_Strict):
+    """Messages matching keywords or regular expressions are forwarded to an internal group."""
+
+    category: str = Field(min_length=1)  # complaint, suggestion, lead, ...
+    label: str = ""  # how the category is named to people (default: 投诉/建议/商机 or the category)
+    keywords: list[str] = []
+    regex: list[str] = []
+    to: str  # a name under groups:
+    keep_with_desk: bool = True  # also keep the conversation with the desk's agents
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: list[str]) -> list[str]:
+        for r in v:
+            try:
+                re.compile(r)
+            except re.error as e:
+                raise ValueError(f"{r!r} is not a valid regular expression: {e}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> RoutingRule:
+        if not self.keywords and not self.regex:
+            raise ValueError("give keywords or regex (or both)")
+        return self
+
+
+DEFAULT_BANNED_WORDS = [
+    "傻逼",
+    "傻B",
+    "煞笔",
+    "妈的",
+    "他妈",
+    "尼玛",
+    "操你",
+    "滚蛋",
+    "废物",
+    "白痴",
+    "神经病",
+    "去死",
+    "有病吧",
+    "脑残",
+    "混蛋",
+    "王八蛋",
+    "狗屎",
+    "蠢货",
+    "闭嘴",
+    "爱买不买",
+]
+
+
+class QualityConfig(_Strict):
+    """The check every agent reply passes before it reaches the customer."""
+
+    mode: Literal["warn", "block", "off"] = "warn"
+    min_chars: int = Field(default=3, ge=0)
+    banned_endings: list[str] = ["哦", "恩", "啊", "撒"]
+    vague_phrases: list[str] = ["不知道", "不清楚"]
+    banned_words: list[str] = Field(default_factory=lambda: list(DEFAULT_BANNED_WORDS))
+    override_prefix: str = Field(default="!", min_length=1)
+
+
+class SurveyConfig(_Strict):
+    enabled: bool = True
+    scale: Literal["1-5", "3"] = "1-5"  # 1-5, or 满意/一般/不满意
+    question: str = ""  # default depends on the scale
+    thanks: str = "感谢您的评价,祝您生活愉快!"
+    low_score: int = Field(default=2, ge=1, le=5)  # at or below (on the 1-5 scale): tell low_score_to
+    low_score_to: str = ""  # a group name
+    answer_within: Duration = 86400.0  # after this, a reply is a new question, not a rating
+
+    @property
+    def prompt(self) -> str:
+        if self.question:
+            return self.question
+        if self.scale == "3":
+            return "本次服务已结束,请您评价:回复 满意、一般 或 不满意。"
+        return "本次服务已结束,请您为本次服务打分:回复 1-5 (5 非常满意,1 非常不满意)。"
+
+
+class HandoverConfig(_Strict):
+    to: str = ""  # a group: the summary is posted at the end of each service window
+
+
+class ReportsConfig(_Strict):
+    daily_at: str = ""  # "18:00" local time; empty: no daily post
+    to: str = ""  # a group
+
+    @field_validator("daily_at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        if v and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"{v!r} is not a time like 18:00")
+        return v
+
+
 class TimersConfig(_Strict):
     tick: Duration = 1.0  # how often due timers and idle agents are checked
 
@@ -234,6 +330,7 @@ class MessagesConfig(_Strict):
     closed: str = "感谢您的咨询,祝您生活愉快!如有其他问题欢迎随时联系我们"
     transferred: str = "正在为您转接其他客服,请稍候"
     desk_reminder: str = "⏰ #{ticket} {customer} 已等待 {waited} 未获回复,请尽快处理"
+    low_rating: str = "👎 #{ticket} {customer} ({channel}) 评价: {rating},接待客服: {agent}"
     escalation: str = "⚠️ #{ticket} {customer} ({channel}) 已等待 {waited} 无人回复,接待客服: {agent}"
     unknown_ticket: str = "未找到进行中的工单 #{ticket},请检查工单号"
     no_current: str = "请以 #工单号 开头回复,例如: #1024 您好"
@@ -255,6 +352,13 @@ class Config(_Strict):
     assignment: AssignmentConfig = AssignmentConfig()
     sla: SlaConfig = SlaConfig()
     timers: TimersConfig = TimersConfig()
+    routing: list[RoutingRule] = []
+    quality: QualityConfig = QualityConfig()
+    quick_replies: dict[str, str] = {}
+    quick_reply_shortcut: str = "//"  # "//退货" is "/q 退货"
+    survey: SurveyConfig = SurveyConfig()
+    handover: HandoverConfig = HandoverConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     @field_validator("storage")
     @classmethod
@@ -291,8 +395,18 @@ class Config(_Strict):
             for acc in ag.ids:
                 if acc not in desk:
                     problems.append((f"agents[{i}].ids.{acc}", "is not the name of a desk account"))
-        if self.sla.escalate_to and self.sla.escalate_to not in self.groups:
-            problems.append(("sla.escalate_to", f"no group is named '{self.sla.escalate_to}' under groups:"))
+        refs = [
+            ("sla.escalate_to", self.sla.escalate_to),
+            ("survey.low_score_to", self.survey.low_score_to),
+            ("handover.to", self.handover.to),
+            ("reports.to", self.reports.to),
+        ]
+        refs += [(f"routing[{i}].to", r.to) for i, r in enumerate(self.routing)]
+        for key, group in refs:
+            if group and group not in self.groups:
+                problems.append((key, f"no group is named '{group}' under groups:"))
+        if self.reports.daily_at and not self.reports.to:
+            problems.append(("reports.to", "is required with reports.daily_at (the group the summary goes to)"))
         for g, grp in self.groups.items():
             if grp.account not in seen:
                 problems.append((f"groups.{g}.account", f"no account is named '{grp.account}'"))

@@ -110,6 +110,10 @@ class Conversation:
     last_agent_at: float | None = None  # an agent's latest answer
     told_position: int | None = None  # the queue position the customer was last told
     auto_replied_at: float | None = None  # the last off-hours / no-agent auto-reply
+    category: str = ""  # routing categories, comma-separated (complaint,suggestion)
+    survey_sent_at: float | None = None
+    rating: int | None = None  # 1-5
+    rating_text: str | None = None  # the answer as given; "" when they did not rate
 
     @property
     def ticket(self) -> int:

@@ -49,6 +49,10 @@ conversations = Table(
     Column("last_agent_at", Float),
     Column("told_position", Integer),
     Column("auto_replied_at", Float),
+    Column("category", String(128), nullable=False, default=""),  # comma-separated routing categories
+    Column("survey_sent_at", Float),
+    Column("rating", Integer),  # 1-5 (a 3-level answer is mapped: 5, 3, 1)
+    Column("rating_text", String(32)),
     # at most one open conversation per customer per inbox
     Index(
         "uq_open_conversation",
@@ -95,6 +99,20 @@ timers = Table(
     Column("fired_at", Float),
 )
 
+# Reply-quality findings, for the daily report.
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", Integer, index=True),
+    Column("agent", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),  # min_chars, ending, vague, banned_word
+    Column("detail", String(128), nullable=False, default=""),
+    Column("action", String(16), nullable=False),  # warned, blocked, overridden
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+)
+
 agent_state = Table(
     "agent_state",
     metadata,
@@ -121,7 +139,7 @@ def _conversation(row: Any) -> Conversation:
 
 _CONV_FIELDS = (
     "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
-    "first_reply_at last_agent_at told_position auto_replied_at"
+    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text"
 ).split()
 
 
@@ -251,6 +269,94 @@ class Store:
         async with self.engine.connect() as conn:
             return (await conn.execute(q)).scalar() or ""
 
+    async def survey_pending(self, account: str, customer: str, since: float) -> Conversation | None:
+        """The customer's latest closed conversation still waiting for their rating."""
+        q = (
+            select(conversations)
+            .where(
+                conversations.c.account == account,
+                conversations.c.customer == customer,
+                conversations.c.status == "closed",
+                conversations.c.survey_sent_at >= since,
+                conversations.c.rating_text.is_(None),
+            )
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return _conversation(row) if row else None
+
+    async def conversations_between(self, start: float, end: float) -> list[Conversation]:
+        q = (
+            select(conversations)
+            .where(conversations.c.created_at >= start, conversations.c.created_at < end)
+            .order_by(conversations.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_conversation(r) for r in await conn.execute(q)]
+
+    async def first_questions(self, ids: list[int]) -> dict[int, tuple[float, str]]:
+        """Per conversation: (time, text) of the customer's first message (not an event)."""
+        if not ids:
+            return {}
+        first = (
+            select(messages.c.conversation_id, func.min(messages.c.id).label("mid"))
+            .where(
+                messages.c.conversation_id.in_(ids),
+                messages.c.direction == "in",
+                messages.c.kind != "event",
+                messages.c.account == conversations.c.account,
+                conversations.c.id == messages.c.conversation_id,
+            )
+            .group_by(messages.c.conversation_id)
+            .subquery()
+        )
+        q = select(messages.c.conversation_id, messages.c.created_at, messages.c.text).join(
+            first, messages.c.id == first.c.mid
+        )
+        async with self.engine.connect() as conn:
+            return {r.conversation_id: (r.created_at, r.text) for r in await conn.execute(q)}
+
+    async def customer_texts(self, conv: Conversation, limit: int = 5, *, last: bool = False) -> list[str]:
+        """What the customer wrote in this conversation: the first `limit` messages (or the last ones)."""
+        q = (
+            select(messages.c.text)
+            .where(
+                messages.c.conversation_id == conv.id,
+                messages.c.direction == "in",
+                messages.c.account == conv.account,
+                messages.c.kind != "event",
+                messages.c.purpose == "",
+            )
+            .order_by(messages.c.id.desc() if last else messages.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            texts = [r.text for r in await conn.execute(q)]
+        return texts[::-1] if last else texts
+
+    async def add_finding(
+        self, conversation_id: int | None, agent: str, rule: str, detail: str, action: str, text_: str, now: float
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(findings).values(
+                    conversation_id=conversation_id,
+                    agent=agent,
+                    rule=rule,
+                    detail=detail,
+                    action=action,
+                    text=text_,
+                    created_at=now,
+                )
+            )
+
+    async def findings_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        q = select(findings).where(findings.c.created_at >= start, findings.c.created_at < end)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(q)]
+
     # -- timers --------------------------------------------------------------------
 
     async def add_timer(self, kind: str, conversation_id: int, due_at: float, marker: float | None) -> None:
@@ -280,7 +386,7 @@ class Store:
 
     # -- transcript ----------------------------------------------------------------
 
-    async def record_inbound(self, msg: Message, conversation_id: int | None, now: float) -> bool:
+    async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> bool:
         """Log an inbound message; False if the platform's id was already logged (a retry)."""
         try:
             async with self.engine.begin() as conn:
@@ -296,7 +402,7 @@ class Store:
                         text=msg.summary() if msg.kind != "text" else msg.text,
                         data=json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
                         external_id=msg.external_id,
-                        purpose="",
+                        purpose=purpose,  # "" for what people write; "rating" for a survey answer
                         status="received",
                         error="",
                         created_at=msg.received_at or now,  # kefu's clock, like every other time it keeps

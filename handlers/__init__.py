@@ -13,9 +13,15 @@ from handlers import (
     commands,
     conversation,
     greeting,
+    handover,
     presence,
+    quality,
+    quick_replies,
     relay,
+    reports,
+    routing,
     sla,
+    survey,
     transcript,
 )
 
@@ -31,10 +37,13 @@ class Rules:
 def build_rules(config: Config) -> Rules:
     """Order matters: find the conversation, log it (dropping platform retries), then act."""
     customer = [
+        survey.answer,
         conversation.find_or_start,
         transcript.log_inbound,
         greeting.greet,
+        routing.classify,
         assignment.route,
+        routing.forward,
         auto_reply.auto_reply,
         relay.relay_to_desk,
         sla.start_clock,
@@ -43,8 +52,11 @@ def build_rules(config: Config) -> Rules:
         agent_reply.resolve,
         transcript.log_inbound,
         presence.track,
+        quick_replies.run,
         commands.run,
+        quality.check,
         agent_reply.reply,
         sla.stop_clock,
     ]
-    return Rules(chains={"customer": customer, "desk": desk}, on_tick=[sla.fire_due, presence.sweep_idle])
+    on_tick = [sla.fire_due, presence.sweep_idle, handover.post_at_window_end, reports.post_daily]
+    return Rules(chains={"customer": customer, "desk": desk}, on_tick=on_tick)

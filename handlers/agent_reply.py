@@ -10,10 +10,11 @@ import re
 from loguru import logger
 
 from bot.chain import Context
-from bot.model import Delivery
+from bot.config import AgentConfig
+from bot.model import Conversation, Delivery
 from handlers import assignment
 
-__all__ = ["resolve", "reply", "parse_ticket"]
+__all__ = ["resolve", "reply", "send_reply", "parse_ticket"]
 
 _TICKET = re.compile(r"^\s*[#＃](\d{1,9})\s*(.*)$", re.S)
 
@@ -56,23 +57,48 @@ async def reply(ctx: Context) -> None:
     if ticket is None and conv.agent not in ("", agent.name):
         ctx.tell_agent(agent, f"#{conv.ticket} 已由 {conv.agent} 接待;如需回复请写明工单号。")
         return
+    if ctx.flags.get("held"):
+        return  # the quality check held it and told the agent why
+    body = ctx.flags.get("reply_text", body)
     if msg.kind == "text" and not body:
         return
+    if msg.kind == "image":
+        media = str(msg.data.get("media_id", ""))
+        await send_reply(
+            ctx, agent, conv, "", kind="image", media=media, media_from=msg.account, receipt=ticket is None
+        )
+    else:
+        await send_reply(ctx, agent, conv, body, receipt=ticket is None)
+
+
+async def send_reply(
+    ctx: Context,
+    agent: AgentConfig,
+    conv: Conversation,
+    text: str,
+    *,
+    kind: str = "text",
+    media: str = "",
+    media_from: str = "",
+    receipt: bool = False,
+) -> None:
+    """An agent's answer to the customer (`receipt`: tell the agent which ticket it reached)."""
     if not conv.agent:  # answering a waiting customer takes them
         await assignment.assign(ctx, conv, agent, announce=False)
     ctx.send(
         Delivery(
             account=conv.account,
             to=conv.customer,
-            text=body if msg.kind == "text" else "",
-            kind="image" if msg.kind == "image" else "text",
-            media=str(msg.data.get("media_id", "")) if msg.kind == "image" else "",
-            media_from=msg.account if msg.kind == "image" else "",
+            text=text,
+            kind="image" if kind == "image" else "text",
+            media=media,
+            media_from=media_from,
             purpose="reply",
             conversation_id=conv.id,
             agent=agent.name,
-            receipt=ticket is None,  # they did not name the ticket: tell them where it went
+            receipt=receipt,
         )
     )
     await ctx.store.set_current(agent.name, conv.id, ctx.now)
+    ctx.conversation = conv
     ctx.flags["replied"] = True

@@ -116,6 +116,8 @@ async def route(ctx: Context) -> None:
     ctx.flags["online"] = online
     if conv.agent and any(a.name == conv.agent for a in online):
         return
+    if ctx.flags.get("handed_off"):
+        return  # a routing rule gave it to a group instead of the desk
     # first routing of this conversation: its first relayed line announces it to the agent;
     # otherwise it had waited or lost its agent, and comes with its history (this message included)
     fresh = conv.queued_at is None and not conv.agent

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from bot.chain import Context
 from bot.config import AgentConfig
 from bot.model import Conversation
-from handlers import assignment, presence
+from handlers import assignment, handover, presence, survey
 
 __all__ = ["run", "HELP"]
 
@@ -24,6 +24,8 @@ HELP = """可用命令:
 /close #1024: 结束会话
 /history #1024: 最近的消息
 /status: 在线客服及各自的会话数
+/handover: 未结束会话的交接汇总
+/q 退货: 发送快捷短语 (/q 查看全部)
 /help: 本说明
 回复客户: #1024 您好…… (不带工单号则发给您当前的会话)"""
 
@@ -118,7 +120,7 @@ async def cmd_close(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
         ctx.tell_agent(agent, f"#{conv.ticket} 正由 {conv.agent} 接待,只有接待的客服可以结束。")
         return
     await ctx.store.close_conversation(conv.id, ctx.now)
-    if ctx.config.messages.closed:
+    if not await survey.ask(ctx, conv) and ctx.config.messages.closed:
         ctx.tell_customer(conv, ctx.config.messages.closed)
     ctx.tell_agent(agent, f"#{conv.ticket} {conv.customer_name} 已结束。")
     await assignment.fill_queue(ctx)  # a place is free: the next waiting customer
@@ -150,6 +152,10 @@ async def cmd_status(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
     ctx.tell_agent(agent, "\n".join(lines))
 
 
+async def cmd_handover(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
+    ctx.tell_agent(agent, await handover.summary(ctx, "【交接】当前"))
+
+
 async def cmd_help(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
     ctx.tell_agent(agent, HELP)
 
@@ -161,6 +167,7 @@ COMMANDS: dict[str, Command] = {
     "close": cmd_close,
     "history": cmd_history,
     "status": cmd_status,
+    "handover": cmd_handover,
     "help": cmd_help,
 }
 
@@ -168,7 +175,7 @@ COMMANDS: dict[str, Command] = {
 async def run(ctx: Context) -> None:
     """Desk chain: a message starting with '/' is a command, and goes no further."""
     text = ctx.msg.text.strip()
-    if ctx.msg.kind != "text" or not text.startswith(("/", "／")):
+    if ctx.msg.kind != "text" or not text.startswith(("/", "／")) or ctx.flags.get("handled"):
         return
     ctx.done = True
     if ctx.agent is None:

@@ -60,6 +60,17 @@ class Schedule:
                     return start, end
         return None
 
+    def last_end(self, ts: float) -> dt.datetime | None:
+        """The latest end of a service window at or before this moment (today's or yesterday's)."""
+        now = self.local(ts)
+        ends = [
+            end
+            for day in (now.date() - dt.timedelta(days=1), now.date())
+            for _, end in self.intervals(day)
+            if end <= now
+        ]
+        return max(ends) if ends else None
+
     def is_open(self, ts: float) -> bool:
         return self.current_window(ts) is not None
 

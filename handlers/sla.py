@@ -26,6 +26,8 @@ async def start_clock(ctx: Context) -> None:
     conv, msg = ctx.conversation, ctx.msg
     if conv is None or msg.kind == "event" or not ctx.flags.get("online") or conv.waiting_since is not None:
         return
+    if ctx.flags.get("handed_off") and not conv.agent:
+        return  # a group took it, not the desk
     since = msg.received_at or ctx.now
     conv.waiting_since = since
     await ctx.store.update_conversation(conv.id, waiting_since=since)

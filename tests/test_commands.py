@@ -79,7 +79,7 @@ async def test_close_ends_the_conversation_and_the_next_message_opens_a_new_one(
     sb = sandbox_two
     await _with_two_customers(sb)
     assert await last(sb, "lixiaoli", "/close #1001") == "#1001 张三 已结束。"
-    assert sb.wechat.texts_to("o_zhangsan")[-1] == "感谢您的咨询,祝您生活愉快!如有其他问题欢迎随时联系我们"
+    assert sb.wechat.texts_to("o_zhangsan")[-1].startswith("本次服务已结束,请您为本次服务打分")  # the survey
     assert await last(sb, "lixiaoli", "#1001 还在吗") == "未找到进行中的工单 #1001,请检查工单号"
     assert await last(sb, "wangxiaowang", "/close #1001") == "未找到进行中的工单 #1001,请检查工单号"
     assert await last(sb, "lixiaoli", "/close #1002") == "#1002 正由 小王 接待,只有接待的客服可以结束。"
