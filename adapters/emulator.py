@@ -94,6 +94,8 @@ class Emulator(ABC):
         """Add the platform's routes."""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._runner is not None:
+            return self.base_url  # already serving (a test may start it early to learn its URL)
         app = web.Application()
         self.setup(app)
         self._runner = web.AppRunner(app, access_log=None)
@@ -107,6 +109,7 @@ class Emulator(ABC):
     async def stop(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+            self._runner = None
 
     # -- helpers for subclasses ----------------------------------------------------
 

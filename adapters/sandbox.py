@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from adapters.dingtalk.emulator import DingTalkEmulator, DingTalkPusher
 from adapters.wechat.emulator import WeChatEmulator, WeChatPusher, new_aes_key
 from adapters.wecom.emulator import WeComEmulator, WeComPusher
 from bot.app import Runtime
@@ -30,6 +31,8 @@ class Sandbox:
     extra: dict[str, Any] = field(default_factory=dict)  # merged into the config
     clock: Clock | None = None
     online: list[str] | None = None  # agents' user ids that say 上线 at start (default: all)
+    dingtalk_role: str = ""  # "desk" or "customer": also a DingTalk robot account "dd" in that role
+    dingtalk_agents: dict[str, str] = field(default_factory=lambda: {"小张": "zhang001"})  # name -> staffId
 
     def __post_init__(self) -> None:
         self.wx_token, self.wx_key = "wxtoken123", new_aes_key() if self.safe_mode else ""
@@ -41,6 +44,9 @@ class Sandbox:
             1000002,
             robot_keys={"robot-key-service", "robot-key-sales", "robot-key-supervisors"},
             chats={"desk-chat", "after-sales-chat"},
+        )
+        self.dingtalk = DingTalkEmulator(
+            "ding-app-key", "ding-app-secret-0001", robots={"dd-robot-token": "SEC-test-secret-0001", "dd-plain": ""}
         )
         self.kefu: Runtime | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -86,6 +92,19 @@ class Sandbox:
             "agents": [{"name": n, "ids": {"desk": uid}} for n, uid in self.agents.items()],
             "groups": {"service": {"account": "desk", "webhook_key": "robot-key-service"}},
         }
+        if self.dingtalk_role:
+            cfg["accounts"].append(
+                {
+                    "name": "dd",
+                    "platform": "dingtalk",
+                    "role": self.dingtalk_role,
+                    "app_key": self.dingtalk.app_key,
+                    "app_secret": self.dingtalk.app_secret,
+                    "api_base_url": self.dingtalk.base_url,
+                }
+            )
+        if self.dingtalk_role == "desk":
+            cfg["agents"] += [{"name": n, "ids": {"dd": sid}} for n, sid in self.dingtalk_agents.items()]
         cfg.update(self.extra)
         return cfg
 
@@ -96,6 +115,7 @@ class Sandbox:
     async def start(self) -> Sandbox:
         await self.wechat.start()
         await self.wecom.start()
+        await self.dingtalk.start()
         await self.start_kefu()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         users = list(self.agents.values()) if self.online is None else self.online
@@ -106,6 +126,11 @@ class Sandbox:
             self.wecom.forget()
             self.wechat.forget()
         return self
+
+    async def ding(self, staff_id: str, text: str, **kw: Any) -> tuple[int, str]:
+        """Someone writes `text` to the DingTalk robot (1:1, or in a group with group=...)."""
+        assert self.http is not None
+        return await self.dd.post(self.http, self.dd.body(staff_id, text, **kw))
 
     async def say(self, user_id: str, text: str) -> tuple[int, str]:
         """An agent writes `text` in their WeCom chat with the app."""
@@ -127,6 +152,13 @@ class Sandbox:
         self.desk = WeComPusher(
             f"{base}/wecom/desk", self.wc_token, self.wc_key, self.wecom.corp_id, self.wecom.agent_id
         )
+        self.dd = DingTalkPusher(
+            f"{base}/dingtalk/dd",
+            self.dingtalk.app_secret,
+            self.dingtalk,
+            self.dingtalk.app_key,
+            staff_names={"zhang001": "张工", "c_wu": "吴经理"},
+        )
         self.base_url = base
         return self.kefu
 
@@ -141,6 +173,7 @@ class Sandbox:
             await self.http.close()
         await self.wechat.stop()
         await self.wecom.stop()
+        await self.dingtalk.stop()
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until kefu has handled and delivered everything it took."""

@@ -17,6 +17,7 @@ __all__ = [
     "AccountConfig",
     "WeChatAccount",
     "WeComAccount",
+    "DingTalkAccount",
     "AgentConfig",
     "GroupConfig",
     "load_config",
@@ -125,7 +126,23 @@ class WeComAccount(_Account):
         return _aes_key(v, required=True)
 
 
-AccountConfig = Annotated[WeChatAccount | WeComAccount, Field(discriminator="platform")]
+class DingTalkAccount(_Account):
+    """A DingTalk enterprise internal robot (企业内部应用机器人)."""
+
+    platform: Literal["dingtalk"]
+    mode: Literal["http"] = "http"  # HTTP receive mode; Stream mode arrives with its issue
+    app_key: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    robot_code: str = ""  # default: the app_key
+    api_base_url: str = "https://api.dingtalk.com"
+    max_clock_skew: Duration = 3600.0  # a callback's timestamp may be this far from now
+
+    @property
+    def robot(self) -> str:
+        return self.robot_code or self.app_key
+
+
+AccountConfig = Annotated[WeChatAccount | WeComAccount | DingTalkAccount, Field(discriminator="platform")]
 
 
 class AgentConfig(_Strict):
@@ -139,12 +156,19 @@ class GroupConfig(_Strict):
 
     account: str
     webhook_key: str = ""  # WeCom group robot
-    chat_id: str = ""  # WeCom appchat
+    chat_id: str = ""  # WeCom appchat, or a DingTalk group's openConversationId (the robot must be in it)
+    webhook: str = ""  # DingTalk custom robot: https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = ""  # its 加签 secret (SEC...)
 
     @model_validator(mode="after")
     def _one_target(self) -> GroupConfig:
-        if bool(self.webhook_key) == bool(self.chat_id):
-            raise ValueError("give exactly one of webhook_key (group robot) or chat_id (appchat)")
+        if sum(bool(x) for x in (self.webhook_key, self.chat_id, self.webhook)) != 1:
+            raise ValueError(
+                "give exactly one of webhook_key (WeCom group robot), chat_id (WeCom appchat or DingTalk "
+                "group) or webhook (DingTalk custom robot)"
+            )
+        if self.secret and not self.secret.startswith("SEC"):
+            raise ValueError("secret: a DingTalk robot's 加签 secret starts with SEC")
         return self
 
 
@@ -414,7 +438,7 @@ class Config(_Strict):
             raise _Problems(problems)
         return self
 
-    def account(self, name: str) -> WeChatAccount | WeComAccount:
+    def account(self, name: str) -> WeChatAccount | WeComAccount | DingTalkAccount:
         for a in self.accounts:
             if a.name == name:
                 return a
@@ -467,9 +491,9 @@ def _message(err: dict[str, Any]) -> str:
         return "is required"
     if err.get("type") == "union_tag_invalid":
         tag = (err.get("ctx") or {}).get("tag", "")
-        return f"'{tag}' is not a platform this version serves (it serves: wechat, wecom)"
+        return f"'{tag}' is not a platform this version serves (it serves: wechat, wecom, dingtalk)"
     if err.get("type") == "union_tag_not_found":
-        return "is required (wechat or wecom)"
+        return "is required (wechat, wecom or dingtalk)"
     return msg.removeprefix("Value error, ")
 
 

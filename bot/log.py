@@ -33,8 +33,7 @@ def secrets_of(config: Any) -> list[str]:
             if isinstance(v, str) and len(v) >= 4:
                 out.append(v)
     for grp in config.groups.values():
-        if grp.webhook_key:
-            out.append(grp.webhook_key)
+        out += [v for v in (grp.webhook_key, grp.secret, grp.webhook.partition("access_token=")[2]) if v]
     return sorted(set(out), key=len, reverse=True)
 
 

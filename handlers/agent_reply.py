@@ -37,6 +37,8 @@ async def resolve(ctx: Context) -> None:
     ticket, _ = parse_ticket(msg.text)
     if ticket is not None:
         ctx.conversation = await ctx.store.by_ticket(ticket)
+    elif msg.chat:
+        ctx.flags["internal"] = True  # in a group only a #ticket reaches a customer; the rest is chatter
     else:
         current = await ctx.store.current_of(ctx.agent.name)
         ctx.conversation = await ctx.store.conversation(current) if current else None
@@ -48,8 +50,8 @@ async def reply(ctx: Context) -> None:
         return
     texts = ctx.config.messages
     ticket, body = parse_ticket(msg.text)
-    if body.startswith(("/", "／")):
-        return  # a command after a ticket ("#1024 /close"): never relayed to a customer
+    if body.startswith(("/", "／")) or ctx.flags.get("internal"):
+        return  # a command after a ticket ("#1024 /close"), or group chatter: never relayed
     if conv is None or conv.status != "open":
         note = texts.unknown_ticket.format(ticket=ticket) if ticket is not None else texts.no_current
         ctx.tell_agent(agent, note)

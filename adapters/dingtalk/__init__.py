@@ -1,1 +1,6 @@
-"""dingtalk adapter: arrives with the platforms issue (see README)."""
+"""DingTalk (钉钉) enterprise robot: either role; custom group robots for notices."""
+
+from adapters.dingtalk.adapter import DingTalkAdapter
+
+ADAPTER = DingTalkAdapter
+__all__ = ["ADAPTER", "DingTalkAdapter"]

@@ -1,0 +1,77 @@
+"""DingTalk enterprise robot glue (HTTP receive mode), in either role.
+
+Replies go through the message's session webhook while it is fresh, otherwise through the
+robot OpenAPI (1:1 batchSend by staffId); group notices through a custom robot (SEC signed)
+or the robot's group send.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from adapters.dingtalk import inbound
+from adapters.dingtalk.client import DingTalkClient, robot_url
+from bot.adapter import Adapter, Route
+from bot.config import DingTalkAccount
+from bot.errors import BadRequest, PlatformError
+from bot.model import Delivery
+
+__all__ = ["DingTalkAdapter"]
+
+_MARGIN = 60  # do not use a session webhook in its last minute
+
+
+class DingTalkAdapter(Adapter):
+    platform = "dingtalk"
+    account: DingTalkAccount
+
+    def routes(self) -> list[Route]:
+        return [Route("POST", self.callback)]
+
+    async def start(self) -> None:
+        acc = self.account
+        assert self.runtime.http is not None
+        self.client = DingTalkClient(
+            acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_key, acc.app_secret, acc.robot
+        )
+
+    def _webhook_key(self, user_id: str) -> str:
+        return f"dingtalk:webhook:{self.account.name}:{user_id}"
+
+    async def callback(self, request: web.Request) -> web.Response:
+        # the platform's clock, not the desk's (which tests may set): signatures are about real time
+        inbound.verify(self.account, request.headers, time.time())
+        body = await request.read()
+        if not body:
+            raise BadRequest("empty body")
+        msg = inbound.to_message(self.account.name, body)
+        hook, expires = msg.data.get("session_webhook", ""), float(msg.data.get("session_webhook_expires", 0))
+        ttl = expires - time.time() - _MARGIN
+        if hook and ttl > 0 and not msg.chat:  # a 1:1 chat's webhook answers that person
+            await self.runtime.state.set(self._webhook_key(msg.sender), hook, ttl=ttl)
+        await self.runtime.ingest([msg])
+        return web.json_response({})  # answered later, never in the HTTP reply
+
+    async def send(self, d: Delivery) -> str:
+        if d.kind != "text":
+            raise PlatformError(0, "only text can be sent to DingTalk yet", platform=self.platform)
+        if d.chat:
+            return await self._to_group(d)
+        hook = await self.runtime.state.get(self._webhook_key(d.to))
+        if hook:
+            await self.client.send_by_webhook(hook, d.text)
+            return ""
+        data = await self.client.send_to_user(d.to, d.text)
+        return str(data.get("processQueryKey") or "")
+
+    async def _to_group(self, d: Delivery) -> str:
+        group = self.runtime.config.groups.get(d.to)
+        if group is None:
+            raise PlatformError(0, f"no group named {d.to}", platform=self.platform)
+        if group.webhook:
+            await self.client.send_by_webhook(robot_url(group.webhook, group.secret), d.text)
+            return ""
+        data = await self.client.send_to_group(group.chat_id, d.text)
+        return str(data.get("processQueryKey") or "")

@@ -1,0 +1,82 @@
+"""DingTalk robot inbound (HTTP receive mode): verify the signature headers, parse the JSON.
+
+`sign = base64(HMAC_SHA256(key=appSecret, msg=timestamp + "\\n" + appSecret))`, and the
+timestamp (ms) must be within an hour of now.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bot.config import DingTalkAccount
+from bot.errors import BadRequest, SignatureError
+from bot.model import Message
+
+__all__ = ["sign", "verify", "to_message"]
+
+
+def sign(timestamp_ms: str, secret: str) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify(account: DingTalkAccount, headers: Mapping[str, str], now: float) -> None:
+    ts, given = headers.get("timestamp", ""), headers.get("sign", "")
+    if not ts or not given:
+        raise SignatureError("missing timestamp or sign header")
+    if not ts.isdigit():
+        raise BadRequest("the timestamp header is not a number of milliseconds")
+    if abs(now - int(ts) / 1000) > account.max_clock_skew:
+        raise SignatureError("the timestamp is too far from now (stale or replayed)")
+    if not hmac.compare_digest(sign(ts, account.app_secret), given):
+        raise SignatureError("sign does not match the app secret")
+
+
+def _text(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    return str(text.get("content", "")).strip() if isinstance(text, dict) else ""
+
+
+def to_message(account_name: str, raw: bytes) -> Message:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body is not a JSON object")
+    sender = str(body.get("senderStaffId") or body.get("senderId") or "")
+    msg_id = str(body.get("msgId") or "")
+    if not sender or not msg_id:
+        raise BadRequest("the message has no senderStaffId/senderId or msgId")
+    try:
+        created = int(body.get("createAt") or 0) / 1000
+    except (TypeError, ValueError):
+        raise BadRequest("createAt is not a number") from None
+    msgtype = str(body.get("msgtype") or "")
+    content = body.get("content") if isinstance(body.get("content"), dict) else {}
+    kind = {"text": "text", "picture": "image", "audio": "voice", "video": "video", "file": "file"}.get(
+        msgtype, "unknown"
+    )
+    msg = Message(
+        account=account_name,
+        sender=sender,
+        sender_name=str(body.get("senderNick") or ""),
+        kind=kind,  # type: ignore[arg-type]
+        external_id=msg_id,
+        sent_at=created,
+        chat=str(body.get("conversationId") or "") if str(body.get("conversationType")) == "2" else "",
+        text=_text(body) if kind == "text" else str(content.get("recognition") or ""),
+    )
+    msg.data = {
+        "session_webhook": str(body.get("sessionWebhook") or ""),
+        "session_webhook_expires": int(body.get("sessionWebhookExpiredTime") or 0) / 1000,
+        "conversation_title": str(body.get("conversationTitle") or ""),
+    }
+    if kind in ("image", "voice", "video", "file"):
+        msg.data["download_code"] = str(content.get("downloadCode") or "")
+    return msg
