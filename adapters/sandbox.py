@@ -33,6 +33,9 @@ class Sandbox:
     online: list[str] | None = None  # agents' user ids that say 上线 at start (default: all)
     dingtalk_role: str = ""  # "desk" or "customer": also a DingTalk robot account "dd" in that role
     dingtalk_agents: dict[str, str] = field(default_factory=lambda: {"小张": "zhang001"})  # name -> staffId
+    dingtalk_desk_chat: str = ""  # the DingTalk desk posts relays to this group (desk_chat)
+    more_accounts: list[dict[str, Any]] = field(default_factory=list)  # appended to accounts:
+    more_agents: list[dict[str, Any]] = field(default_factory=list)  # appended to agents:
 
     def __post_init__(self) -> None:
         self.wx_token, self.wx_key = "wxtoken123", new_aes_key() if self.safe_mode else ""
@@ -105,6 +108,8 @@ class Sandbox:
             )
         if self.dingtalk_role == "desk":
             cfg["agents"] += [{"name": n, "ids": {"dd": sid}} for n, sid in self.dingtalk_agents.items()]
+        cfg["accounts"] += self.more_accounts
+        cfg["agents"] += self.more_agents
         cfg.update(self.extra)
         return cfg
 

@@ -51,7 +51,7 @@ class Desk:
         grp = self.config.groups[group]
         self.send(
             Delivery(
-                account=grp.account, to=group, chat=True, text=text, purpose="notice", conversation_id=conversation_id
+                account=grp.account, to=group, group=group, text=text, purpose="notice", conversation_id=conversation_id
             )
         )
 

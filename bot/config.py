@@ -18,6 +18,8 @@ __all__ = [
     "WeChatAccount",
     "WeComAccount",
     "DingTalkAccount",
+    "QQAccount",
+    "WeComKfAccount",
     "AgentConfig",
     "GroupConfig",
     "load_config",
@@ -84,6 +86,10 @@ class _Account(_Strict):
     name: str
     role: Literal["customer", "desk"]
     label: str = ""  # how the channel is named to agents; default from the platform
+    # desk role: post customers' messages to this group chat of the account (a DingTalk
+    # conversationId, a QQ group id, a WeCom appchat id) instead of each agent's 1:1 chat;
+    # agents answer there by quoting kefu's message or with #ticket
+    desk_chat: str = ""
 
     @field_validator("name")
     @classmethod
@@ -130,7 +136,8 @@ class DingTalkAccount(_Account):
     """A DingTalk enterprise internal robot (企业内部应用机器人)."""
 
     platform: Literal["dingtalk"]
-    mode: Literal["http"] = "http"  # HTTP receive mode; Stream mode arrives with its issue
+    mode: Literal["http", "stream"] = "http"  # HTTP receive mode, or Stream mode (dingtalk-stream)
+    stream_endpoint: str = "https://api.dingtalk.com"  # where Stream mode opens its connection
     app_key: str = Field(min_length=1)
     app_secret: str = Field(min_length=1)
     robot_code: str = ""  # default: the app_key
@@ -142,7 +149,53 @@ class DingTalkAccount(_Account):
         return self.robot_code or self.app_key
 
 
-AccountConfig = Annotated[WeChatAccount | WeComAccount | DingTalkAccount, Field(discriminator="platform")]
+class QQAccount(_Account):
+    """QQ through OneBot v11 (NapCat, Lagrange: HTTP POST events and a reverse WebSocket) or the
+    official QQ Bot API (webhook with Ed25519 signatures)."""
+
+    platform: Literal["qq"]
+    protocol: Literal["onebot", "official"]
+    # onebot: the token the OneBot implementation presents (Authorization: Bearer) on the reverse
+    # WebSocket and HTTP API, and the secret its HTTP POST events are signed with (X-Signature)
+    access_token: str = ""
+    secret: str = ""
+    api_url: str = ""  # onebot: the implementation's HTTP API root, when no reverse WebSocket is connected
+    # official: the bot's AppID and AppSecret (the secret also seeds the Ed25519 key)
+    app_id: str = ""
+    app_secret: str = ""
+    api_base_url: str = "https://api.sgroup.qq.com"
+    token_url: str = "https://bots.qq.com/app/getAppAccessToken"
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> QQAccount:
+        if self.protocol == "official" and not (self.app_id and self.app_secret):
+            raise ValueError("protocol official needs app_id and app_secret")
+        if self.protocol == "onebot" and not (self.access_token or self.secret):
+            raise ValueError("protocol onebot needs access_token (reverse WebSocket) and/or secret (HTTP POST)")
+        return self
+
+
+class WeComKfAccount(_Account):
+    """WeCom 微信客服 (customer role): WeChat users write to a kf account; kefu pulls with sync_msg."""
+
+    platform: Literal["wecom_kf"]
+    corp_id: str = Field(min_length=1)
+    secret: str = Field(min_length=1)  # the 微信客服 secret
+    token: str = Field(min_length=1)
+    encoding_aes_key: str
+    open_kfid: str = Field(min_length=1)
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return _aes_key(v, required=True)
+
+
+AccountConfig = Annotated[
+    WeChatAccount | WeComAccount | DingTalkAccount | QQAccount | WeComKfAccount, Field(discriminator="platform")
+]
+AnyAccount = WeChatAccount | WeComAccount | DingTalkAccount | QQAccount | WeComKfAccount
 
 
 class AgentConfig(_Strict):
@@ -156,7 +209,7 @@ class GroupConfig(_Strict):
 
     account: str
     webhook_key: str = ""  # WeCom group robot
-    chat_id: str = ""  # WeCom appchat, or a DingTalk group's openConversationId (the robot must be in it)
+    chat_id: str = ""  # WeCom appchat, a DingTalk group's openConversationId, or a QQ group id
     webhook: str = ""  # DingTalk custom robot: https://oapi.dingtalk.com/robot/send?access_token=...
     secret: str = ""  # its 加签 secret (SEC...)
 
@@ -438,7 +491,7 @@ class Config(_Strict):
             raise _Problems(problems)
         return self
 
-    def account(self, name: str) -> WeChatAccount | WeComAccount | DingTalkAccount:
+    def account(self, name: str) -> AnyAccount:
         for a in self.accounts:
             if a.name == name:
                 return a
@@ -491,9 +544,9 @@ def _message(err: dict[str, Any]) -> str:
         return "is required"
     if err.get("type") == "union_tag_invalid":
         tag = (err.get("ctx") or {}).get("tag", "")
-        return f"'{tag}' is not a platform this version serves (it serves: wechat, wecom, dingtalk)"
+        return f"'{tag}' is not a platform kefu serves (it serves: {', '.join(sorted(PLATFORM_LABELS))})"
     if err.get("type") == "union_tag_not_found":
-        return "is required (wechat, wecom or dingtalk)"
+        return f"is required ({', '.join(sorted(PLATFORM_LABELS))})"
     return msg.removeprefix("Value error, ")
 
 

@@ -78,7 +78,8 @@ class Delivery:
     media_from: str = ""  # account the media id belongs to, when it is not `account`
     conversation_id: int | None = None
     purpose: str = "reply"  # greeting, relay, reply, notice, receipt
-    chat: bool = False  # `to` is a group chat id rather than a user
+    chat: bool = False  # `to` is a platform group chat id (a desk group) rather than a user
+    group: str = ""  # a configured group (config.groups) to notify; `to` is its name then
     agent: str = ""  # the configured agent who wrote it: told if it fails
     receipt: bool = False  # also tell that agent which ticket it reached
     id: str = field(default_factory=new_id)

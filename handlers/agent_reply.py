@@ -35,8 +35,12 @@ async def resolve(ctx: Context) -> None:
         logger.warning("{}: {} is not a configured agent; their message stays internal", msg.account, msg.sender)
         return
     ticket, _ = parse_ticket(msg.text)
+    quoted = await ctx.store.conversation_of_forward(msg.account, msg.reply_to) if msg.reply_to else None
     if ticket is not None:
         ctx.conversation = await ctx.store.by_ticket(ticket)
+    elif quoted is not None:  # a quote of kefu's forwarded message answers that conversation
+        ctx.conversation = await ctx.store.conversation(quoted)
+        ctx.flags["quoted"] = True
     elif msg.chat:
         ctx.flags["internal"] = True  # in a group only a #ticket reaches a customer; the rest is chatter
     else:
@@ -56,7 +60,7 @@ async def reply(ctx: Context) -> None:
         note = texts.unknown_ticket.format(ticket=ticket) if ticket is not None else texts.no_current
         ctx.tell_agent(agent, note)
         return
-    if ticket is None and conv.agent not in ("", agent.name):
+    if ticket is None and not ctx.flags.get("quoted") and conv.agent not in ("", agent.name):
         ctx.tell_agent(agent, f"#{conv.ticket} 已由 {conv.agent} 接待;如需回复请写明工单号。")
         return
     if ctx.flags.get("held"):

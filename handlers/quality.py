@@ -53,7 +53,11 @@ async def check(ctx: Context) -> None:
     if cfg.mode == "off" or agent is None or msg.kind != "text" or conv is None or conv.status != "open":
         return
     ticket, body = parse_ticket(msg.text)
-    if not body or body.startswith(("/", "／")) or (ticket is None and conv.agent not in ("", agent.name)):
+    if (
+        not body
+        or body.startswith(("/", "／"))
+        or (ticket is None and not ctx.flags.get("quoted") and conv.agent not in ("", agent.name))
+    ):
         return  # a command, or a reply that will not go out anyway
     override = body.startswith(cfg.override_prefix)
     if override:

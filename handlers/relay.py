@@ -20,14 +20,21 @@ async def relay_to_desk(ctx: Context) -> None:
     if agent is None:
         return
     line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), msg.summary())
+    sent_chats: set[tuple[str, str]] = set()
     for account, user_id in ctx.directory.targets(agent):  # the assigned agent only
-        ctx.send(Delivery(account=account, to=user_id, text=line, purpose="relay", conversation_id=conv.id))
+        chat = ctx.config.account(account).desk_chat
+        if chat and (account, chat) in sent_chats:
+            continue
+        to, is_chat = (chat, True) if chat else (user_id, False)
+        sent_chats.add((account, chat))
+        ctx.send(Delivery(account=account, to=to, chat=is_chat, text=line, purpose="relay", conversation_id=conv.id))
         if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
             media = str(msg.data["media_id"])
             ctx.send(
                 Delivery(
                     account=account,
-                    to=user_id,
+                    to=to,
+                    chat=is_chat,
                     kind="image",
                     media=media,
                     media_from=msg.account,

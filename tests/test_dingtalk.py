@@ -157,3 +157,26 @@ async def test_a_notice_to_a_dingtalk_custom_robot_is_signed(tmp_path):
         rows = {r["party"]: r for r in await sb.kefu.store.transcript() if r["purpose"] == "notice"}
         assert rows["after_sales"]["status"] == "sent"
         assert rows["bad_sign"]["status"] == "failed" and "310000" in rows["bad_sign"]["error"]
+
+
+async def test_a_desk_group_gets_the_relays_and_answers_there_with_a_ticket(tmp_path):
+    from adapters.dingtalk.emulator import GROUP_SEND
+
+    sb = Sandbox(
+        storage=f"sqlite:///{tmp_path / 'k.db'}",
+        online=[],
+        nicknames={"o_zhangsan": "张三"},
+        dingtalk_role="desk",
+        dingtalk_desk_chat="cid-desk-group",
+    )
+    async with sb:
+        await sb.ding("zhang001", "上线")
+        await sb.settle()
+        await sb.write("o_zhangsan", "我的订单还没到")
+        await sb.settle()
+        posts = [c.body for c in sb.dingtalk.sent(GROUP_SEND)]
+        assert [p["openConversationId"] for p in posts] == ["cid-desk-group"]
+        assert '"#1001 张三 (公众号): 我的订单还没到"' in posts[0]["msgParam"]
+        await sb.ding("zhang001", "#1001 您好,已为您查询", group="cid-desk-group")
+        await sb.settle()
+        assert sb.wechat.texts_to("o_zhangsan")[-1] == "您好,已为您查询"

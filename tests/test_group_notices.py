@@ -19,7 +19,7 @@ async def test_a_notice_to_a_robot_group_and_to_an_appchat(tmp_path):
     async with sb:
         for group in ("service", "after_sales", "broken"):
             await sb.kefu.enqueue_delivery(
-                Delivery(account="desk", to=group, chat=True, text=f"通知 {group}", purpose="notice")
+                Delivery(account="desk", to=group, group=group, text=f"通知 {group}", purpose="notice")
             )
         await sb.settle()
         robot = sb.wecom.sent(ROBOT_SEND)

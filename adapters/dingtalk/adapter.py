@@ -57,8 +57,11 @@ class DingTalkAdapter(Adapter):
     async def send(self, d: Delivery) -> str:
         if d.kind != "text":
             raise PlatformError(0, "only text can be sent to DingTalk yet", platform=self.platform)
-        if d.chat:
+        if d.group:
             return await self._to_group(d)
+        if d.chat:  # a desk group the robot is in
+            data = await self.client.send_to_group(d.to, d.text)
+            return str(data.get("processQueryKey") or "")
         hook = await self.runtime.state.get(self._webhook_key(d.to))
         if hook:
             await self.client.send_by_webhook(hook, d.text)
@@ -67,7 +70,7 @@ class DingTalkAdapter(Adapter):
         return str(data.get("processQueryKey") or "")
 
     async def _to_group(self, d: Delivery) -> str:
-        group = self.runtime.config.groups.get(d.to)
+        group = self.runtime.config.groups.get(d.group)
         if group is None:
             raise PlatformError(0, f"no group named {d.to}", platform=self.platform)
         if group.webhook:

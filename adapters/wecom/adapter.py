@@ -44,8 +44,11 @@ class WeComAdapter(Adapter):
         return web.Response(text="")  # an empty answer: received, no passive reply
 
     async def send(self, d: Delivery) -> str:
-        if d.chat:
+        if d.group:
             return await self._to_group(d)
+        if d.chat:  # a desk group: an appchat the app created
+            await self.client.appchat_text(d.to, d.text)
+            return ""
         if d.kind == "image":
             data = await self.client.send(d.to, "image", {"media_id": d.media})
         else:
@@ -53,7 +56,7 @@ class WeComAdapter(Adapter):
         return str(data.get("msgid") or "")
 
     async def _to_group(self, d: Delivery) -> str:
-        group = self.runtime.config.groups.get(d.to)
+        group = self.runtime.config.groups.get(d.group)
         if group is None:
             raise PlatformError(0, f"no group named {d.to}", platform=self.platform)
         if group.webhook_key:
