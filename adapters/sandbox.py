@@ -104,6 +104,7 @@ class Sandbox:
                     "app_key": self.dingtalk.app_key,
                     "app_secret": self.dingtalk.app_secret,
                     "api_base_url": self.dingtalk.base_url,
+                    "desk_chat": self.dingtalk_desk_chat,
                 }
             )
         if self.dingtalk_role == "desk":
