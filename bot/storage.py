@@ -113,6 +113,15 @@ findings = Table(
     Column("created_at", Float, nullable=False, index=True),
 )
 
+# Small durable values adapters keep across restarts (a sync cursor, say), by key.
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(191), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 agent_state = Table(
     "agent_state",
     metadata,
@@ -484,6 +493,18 @@ class Store:
         )
         async with self.engine.connect() as conn:
             return (await conn.execute(q)).scalar()
+
+    # -- durable values ------------------------------------------------------------
+
+    async def get_value(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(kv.c.value).where(kv.c.key == key))).scalar()
+
+    async def set_value(self, key: str, value: str, now: float) -> None:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(update(kv).where(kv.c.key == key).values(value=value, updated_at=now))
+            if res.rowcount == 0:
+                await conn.execute(insert(kv).values(key=key, value=value, updated_at=now))
 
     # -- agents --------------------------------------------------------------------
 
