@@ -1,0 +1,275 @@
+"""WeCom 微信客服 glue (customer role).
+
+A callback only says "pull": kefu then calls sync_msg from the stored cursor until has_more
+is false, ingests the customers' messages and stores the cursor after each page, so nothing is
+fetched twice or skipped across restarts. One pull runs at a time per kf account (a lock in the
+shared state); a callback that finds it taken leaves a request the running pull picks up.
+
+Replies respect the platform's limits, tracked durably per customer: only within 48 h of the
+customer's last message, at most 5 until they write again. An agent's first reply moves the
+session to human service (state 3) with that agent's WeCom userid as servicer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from loguru import logger
+
+from adapters.wecom_kf import inbound
+from adapters.wecom_kf.client import HUMAN, WeComKfClient
+from bot.adapter import Adapter, Route
+from bot.config import WeComKfAccount
+from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError
+from bot.model import Delivery, Message
+
+__all__ = ["WeComKfAdapter", "ReplyRefused", "REPLY_WINDOW", "REPLY_QUOTA"]
+
+REPLY_WINDOW = 48 * 3600.0  # replies only this long after the customer's last message
+REPLY_QUOTA = 5  # replies until the customer writes again
+QUOTA_ERRCODE = 95001  # the platform's "send quota used up"
+SESSION = 48 * 3600.0  # a session lasts at most this long
+_LOCK_TTL = 60.0  # renewed on every page; frees itself if the process dies mid-pull
+_WELCOME_TTL = 20.0  # an enter_session welcome_code is single-use and valid 20 s
+
+
+def _at(last: str | None) -> float:
+    """The time in a stored "<send_time>:<msgid>" of a customer's latest message."""
+    try:
+        return float((last or "0").split(":", 1)[0])
+    except ValueError:
+        return 0.0
+
+
+class ReplyRefused(PlatformError):
+    """微信客服 will not take this reply; the message is what the agent is told."""
+
+    def __init__(self, reason: str, errcode: int = QUOTA_ERRCODE):
+        super().__init__(errcode, reason, platform="wecom_kf")
+
+    def __str__(self) -> str:
+        return self.errmsg
+
+
+class WeComKfAdapter(Adapter):
+    platform = "wecom_kf"
+    account: WeComKfAccount
+    sync_limit = 1000  # messages per sync_msg page (the platform's maximum)
+
+    def __init__(self, account: Any, runtime: Any):
+        super().__init__(account, runtime)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def routes(self) -> list[Route]:
+        return [Route("GET", self.verify), Route("POST", self.callback)]
+
+    async def start(self) -> None:
+        acc = self.account
+        assert self.runtime.http is not None
+        self.client = WeComKfClient(
+            acc.api_base_url, self.runtime.http, self.runtime.state, acc.corp_id, acc.secret, acc.open_kfid
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- keys ----------------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return ":".join(("wecom_kf", self.account.name, *parts))
+
+    @property
+    def _cursor_key(self) -> str:
+        return self._key(self.account.open_kfid, "cursor")
+
+    # -- inbound -------------------------------------------------------------------
+
+    async def verify(self, request: web.Request) -> web.Response:
+        plain = inbound.verify_url(self.account, request.query)  # type: ignore[arg-type]
+        logger.info("wecom_kf/{}: URL verification answered", self.account.name)
+        return web.Response(text=plain)
+
+    async def callback(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not body:
+            raise BadRequest("empty body")
+        ev = inbound.read_event(inbound.read_callback(self.account, request.query, body))  # type: ignore[arg-type]
+        if ev.event != "kf_msg_or_event":
+            logger.info("wecom_kf/{}: event {!r} ignored", self.account.name, ev.event)
+        elif ev.open_kfid and ev.open_kfid != self.account.open_kfid:
+            logger.warning("wecom_kf/{}: callback for another kf account {} ignored", self.account.name, ev.open_kfid)
+        else:
+            try:
+                await self.pull(ev.token)
+            except BusUnavailable:
+                raise  # the server answers 503
+            except KefuError as e:  # the platform's API failed: WeCom calls again
+                logger.error("wecom_kf/{}: pull failed, answering 503: {}", self.account.name, e)
+                return web.Response(status=503, text="temporarily unavailable\n")
+        return web.Response(text="")  # an empty answer: received
+
+    async def pull(self, token: str) -> None:
+        """Fetch and ingest everything new; shielded, so a dropped callback does not cut a page short."""
+        task = asyncio.create_task(self._pull(token), name=f"wecom_kf:{self.account.name}:pull")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        await asyncio.shield(task)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # retrieved here; the callback logs it
+            logger.debug("wecom_kf/{}: pull ended with {!r}", self.account.name, task.exception())
+
+    async def _pull(self, token: str) -> None:
+        state = self.runtime.state
+        lock, wanted = f"lock:{self._key(self.account.open_kfid, 'pull')}", self._key(self.account.open_kfid, "wanted")
+        await state.set(wanted, token or "-", ttl=600)  # the callback's token lives 10 min
+        while await state.add(lock, ttl=_LOCK_TTL):
+            try:
+                while (t := await state.get(wanted)) is not None:
+                    await state.delete(wanted)
+                    await self._drain("" if t == "-" else t, lock)
+            finally:
+                await state.delete(lock)
+            if await state.get(wanted) is None:
+                return
+            # a request came in while we released the lock: take it unless another pull has
+
+        logger.debug("wecom_kf/{}: a pull is running; it will take this callback's request", self.account.name)
+
+    async def _drain(self, token: str, lock: str) -> None:
+        rt = self.runtime
+        cursor = await rt.store.get_value(self._cursor_key) or ""
+        while True:
+            await rt.state.set(lock, "1", ttl=_LOCK_TTL)
+            page = await self.client.sync_msg(cursor, token, self.sync_limit)
+            items = [i for i in page.get("msg_list") or [] if isinstance(i, dict)]
+            messages = await self._take(items)
+            if messages:
+                await rt.ingest(messages)  # BusUnavailable: the cursor stays, the page comes again
+            nxt = str(page.get("next_cursor") or cursor)
+            if nxt != cursor:
+                await rt.store.set_value(self._cursor_key, nxt, rt.clock.now())
+                cursor = nxt
+            logger.info("wecom_kf/{}: {} item(s) pulled, {} taken", self.account.name, len(items), len(messages))
+            if not page.get("has_more") or not items:
+                return
+
+    async def _take(self, items: list[dict[str, Any]]) -> list[Message]:
+        """The page's Messages; notes each customer's latest message (their reply window) and
+        enter_session welcome codes before the messages reach the bus, where replies may follow at once."""
+        out: list[Message] = []
+        latest: dict[str, tuple[float, str]] = {}
+        for item in items:
+            ev = inbound.system_event(item)
+            if ev is not None:
+                kind, user, code = ev
+                if user and kind in ("enter_session", "session_status_change"):
+                    await self.runtime.state.delete(self._key(user, "servicer"))  # a new session
+                if user and code:
+                    await self.runtime.state.set(self._key(user, "welcome"), code, ttl=_WELCOME_TTL)
+            msg = inbound.to_message(self.account.name, item)
+            if msg is None:
+                continue
+            if msg.kind != "event" and msg.sent_at >= latest.get(msg.sender, (0.0, ""))[0]:
+                latest[msg.sender] = (msg.sent_at, msg.external_id)
+            out.append(msg)
+        for user, (at, msgid) in latest.items():
+            key = self._key(user, "last")
+            if at >= _at(await self.runtime.store.get_value(key)):
+                # the value names the message too: two in one second still restart the count
+                await self.runtime.store.set_value(key, f"{int(at)}:{msgid}", self.runtime.clock.now())
+        return out
+
+    # -- outbound ------------------------------------------------------------------
+
+    async def send(self, d: Delivery) -> str:
+        if d.group or d.chat:
+            raise PlatformError(0, "a 微信客服 account has no group chats", platform=self.platform)
+        if d.kind == "text":
+            msgtype, body = "text", {"content": d.text}
+        else:
+            msgtype, body = "image", {"media_id": d.media}
+        state, store = self.runtime.state, self.runtime.store
+        welcome = self._key(d.to, "welcome")
+        code = await state.get(welcome) if d.kind == "text" else None
+        if code and await state.delete(welcome):  # single-use: only the caller that removed it
+            try:
+                data = await self.client.send_msg_on_event(code, d.text)
+                return str(data.get("msgid") or "")
+            except PlatformError as e:  # expired or used: the ordinary rules decide
+                logger.info("wecom_kf/{}: welcome code not taken ({}); sending normally", self.account.name, e)
+        last = await store.get_value(self._key(d.to, "last"))
+        if last is None:
+            raise ReplyRefused("该客户还没有发过消息,微信客服不能主动发消息 (the customer has not written yet)")
+        if time.time() - _at(last) > REPLY_WINDOW:
+            raise ReplyRefused(
+                "客户最后一条消息已超过 48 小时,微信客服不能再回复,请等客户再次发消息 "
+                "(more than 48 h since the customer last wrote)"
+            )
+        sent = self._sent_since(await store.get_value(self._key(d.to, "sent")), last)
+        if sent >= REPLY_QUOTA:
+            raise ReplyRefused(
+                f"客户再次发消息前微信客服最多回复 {REPLY_QUOTA} 条,已达上限,请等客户回复 "
+                f"({REPLY_QUOTA} replies already sent since the customer last wrote)"
+            )
+        if d.agent:
+            await self._serve(d)
+        try:
+            data = await self.client.send_msg(d.to, msgtype, body)
+        except PlatformError as e:
+            if e.errcode == QUOTA_ERRCODE:
+                raise ReplyRefused(f"微信客服拒绝发送: 回复次数或 48 小时时限已用完 ({e.errmsg})") from e
+            raise
+        await store.set_value(
+            self._key(d.to, "sent"), json.dumps({"since": last, "sent": sent + 1}), self.runtime.clock.now()
+        )
+        return str(data.get("msgid") or "")
+
+    @staticmethod
+    def _sent_since(raw: str | None, last: str) -> int:
+        """Replies counted since the customer's message at `last` (a newer message resets the count)."""
+        try:
+            v = json.loads(raw or "{}")
+        except ValueError:
+            return 0
+        return int(v.get("sent", 0)) if isinstance(v, dict) and v.get("since") == last else 0
+
+    async def _serve(self, d: Delivery) -> None:
+        """Before an agent's first reply in a session: hand the session to them (state 3)."""
+        agent = self.runtime.directory.agent(d.agent)
+        if agent is None:
+            return
+        config = self.runtime.config
+        userid = next((uid for acc, uid in agent.ids.items() if config.account(acc).platform == "wecom"), "")
+        if not userid:
+            return  # no WeCom identity to serve as: the state stays as it is
+        key = self._key(d.to, "servicer")
+        if await self.runtime.state.get(key) == userid:
+            return
+        try:
+            current, servicer = await self.client.service_state(d.to)
+            if current != HUMAN or servicer != userid:
+                await self.client.trans_service_state(d.to, HUMAN, userid)
+                logger.info("wecom_kf/{}: {} is now served by {}", self.account.name, d.to, userid)
+        except PlatformError as e:  # e.g. 95014 not a servicer: the reply itself still goes out
+            logger.warning("wecom_kf/{}: could not hand {} to {}: {}", self.account.name, d.to, userid, e)
+            return
+        await self.runtime.state.set(key, userid, ttl=SESSION)
+
+    # -- people and media ------------------------------------------------------------
+
+    async def display_name(self, user_id: str) -> str:
+        return await self.client.nickname(user_id)
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        return await self.client.download_media(media_id)
+
+    async def upload_image(self, data: bytes, filename: str) -> str:
+        return await self.client.upload_media("image", data, filename)
