@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -134,87 +132,7 @@ class MemoryBus(Bus):
         return queued + self._inflight.get(topic, 0)
 
 
-class RedisBus(Bus):
-    """Redis Streams, one stream per partition, one consumer group for all kefu processes."""
-
-    GROUP = "kefu"
-
-    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = PARTITIONS):
-        super().__init__(partitions)
-        self.redis = redis
-        self.prefix = prefix
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-
-    def _stream(self, topic: str, p: int) -> str:
-        return f"{self.prefix}bus:{topic}:{p}"
-
-    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False)
-        try:
-            await self.redis.xadd(self._stream(topic, partition_of(key, self.partitions)), {"d": data})
-        except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
-            raise BusUnavailable(f"redis: {e}") from e
-
-    async def _ensure_group(self, stream: str) -> None:
-        try:
-            await self.redis.xgroup_create(stream, self.GROUP, id="0", mkstream=True)
-        except Exception as e:
-            if "BUSYGROUP" not in str(e):
-                raise
-
-    async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
-        stream = self._stream(topic, partition)
-        backoff = 0.2
-        start_id = "0"  # first what this consumer took and never acked (a restart replays it)
-        while not self._stopping.is_set():
-            try:
-                await self._ensure_group(stream)
-                # a short block: stopping waits for the read to end rather than cancel it mid-reply
-                resp = await self.redis.xreadgroup(
-                    self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 500
-                )
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                logger.warning("bus {}: redis unavailable ({}); retrying in {:.1f}s", stream, e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            entries = resp[0][1] if resp else []
-            if start_id == "0" and not entries:
-                start_id = ">"
-                continue
-            for entry_id, fields in entries:
-                raw = fields.get(b"d") or fields.get("d")
-                try:
-                    payload = json.loads(raw)
-                except (TypeError, ValueError):
-                    logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
-                    payload = None
-                if payload is not None:
-                    await self._handle(topic, handler, payload)
-                await self._ack(stream, entry_id)
-
-    async def _ack(self, stream: str, entry_id: Any) -> None:
-        while True:
-            try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xack(stream, self.GROUP, entry_id)
-                    pipe.xdel(stream, entry_id)
-                    await pipe.execute()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                logger.warning("bus {}: ack of {} failed ({}); retrying", stream, entry_id, e)
-                await asyncio.sleep(0.5)
-
-    async def pending(self, topic: str) -> int:
-        total = 0
-        for p in range(self.partitions):
-            total += await self.redis.xlen(self._stream(topic, p))
-        return total
+from bot.redis_bus import RedisBus  # noqa: E402  (it builds on Bus, defined above)
 
 
 def make_bus(url: str, redis: Any = None, prefix: str = "kefu:") -> Bus:

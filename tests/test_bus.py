@@ -110,3 +110,56 @@ async def test_webhook_answers_503_when_the_message_cannot_be_stored(tmp_path):
         await rt.stop()
         await sb.wechat.stop()
         await sb.wecom.stop()
+
+
+async def test_two_processes_split_the_partitions_and_take_over_a_dead_ones_work(monkeypatch):
+    """Each partition has one consumer at a time; a crashed process's partitions, and the entry
+    it was holding, go to the survivor: every message handled once, each key in order."""
+    monkeypatch.setattr(RedisBus, "lease_ms", 1500)
+    monkeypatch.setattr(RedisBus, "heartbeat", 0.2)
+    redis, prefix = _redis()
+    handled: list[tuple[str, int, str]] = []
+    frozen = asyncio.Event()
+
+    def handler_for(name: str, freeze_after: int | None):
+        async def handle(payload: dict) -> None:
+            if freeze_after is not None and sum(1 for h in handled if h[2] == name) >= freeze_after:
+                frozen.set()
+                await asyncio.Event().wait()  # the process hangs, then is killed
+            handled.append((payload["key"], payload["n"], name))
+
+        return handle
+
+    a, b = RedisBus(redis, prefix=prefix), RedisBus(redis, prefix=prefix)
+    a.subscribe("t", handler_for("a", None))
+    b.subscribe("t", handler_for("b", 20))
+    await a.start()
+    await b.start()
+    try:
+        for _ in range(100):  # b joins: a hands back half the partitions
+            if len(a._owned.get("t", ())) == 4 and len(b._owned.get("t", ())) == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert len(a._owned["t"]) == 4 and len(b._owned["t"]) == 4
+        for n in range(200):
+            key = f"customer-{n % 20}"
+            await a.publish("t", key, {"key": key, "n": n})
+        await asyncio.wait_for(frozen.wait(), 10)
+        # kill b: no release, no goodbye (its leases and its membership must age out)
+        monkeypatch.setattr(b, "_release", _noop)
+        b._beat.cancel()
+        for t in list(b._tasks):
+            t.cancel()
+        await a.drain(20)
+    finally:
+        await a.close()
+        await redis.aclose()
+    assert sorted((k, n) for k, n, _ in handled) == sorted((f"customer-{n % 20}", n) for n in range(200))
+    for key in {k for k, _, _ in handled}:
+        ns = [n for k, n, _ in handled if k == key]
+        assert ns == sorted(ns), key
+    assert {w for _, _, w in handled} == {"a", "b"}
+
+
+async def _noop(*args, **kwargs) -> None:
+    return None

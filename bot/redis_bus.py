@@ -1,0 +1,214 @@
+"""The bus on Redis Streams, shared by several kefu processes.
+
+One stream per partition and one consumer group. Each partition is consumed by one process
+at a time, under a lease it renews: so one conversation's messages are handled in order,
+never by two processes at once. Live processes announce themselves; each takes about its
+share of the partitions and hands extras back when another process joins. When a process
+dies its leases expire, and whoever takes a partition over first claims (XAUTOCLAIM) what
+the dead one had taken but not finished, and handles it before anything newer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import socket
+import time
+from typing import Any
+
+from loguru import logger
+
+from bot.bus import Bus, Handler, partition_of
+from bot.errors import BusUnavailable
+
+__all__ = ["RedisBus"]
+
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class RedisBus(Bus):
+    GROUP = "kefu"
+    lease_ms = 10_000  # a dead process's partitions wait this long before another takes them
+    heartbeat = 2.0  # seconds between "still alive" marks
+
+    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8):
+        super().__init__(partitions)
+        self.redis = redis
+        self.prefix = prefix
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
+        self._owned: dict[str, set[int]] = {}
+        self._alive = 1
+        self._beat: asyncio.Task[None] | None = None
+
+    def _stream(self, topic: str, p: int) -> str:
+        return f"{self.prefix}bus:{topic}:{p}"
+
+    def _lease(self, topic: str, p: int) -> str:
+        return f"{self.prefix}lease:{topic}:{p}"
+
+    @property
+    def _members(self) -> str:
+        return f"{self.prefix}members"
+
+    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, ensure_ascii=False)
+        try:
+            await self.redis.xadd(self._stream(topic, partition_of(key, self.partitions)), {"d": data})
+        except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
+            raise BusUnavailable(f"redis: {e}") from e
+
+    # -- membership and leases -----------------------------------------------------
+
+    async def start(self) -> None:
+        await self._announce()
+        self._beat = asyncio.create_task(self._heartbeat(), name="bus:heartbeat")
+        await super().start()
+
+    async def _announce(self) -> None:
+        now_ms = int(time.time() * 1000)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(self._members, {self.consumer: now_ms})
+                pipe.zremrangebyscore(self._members, "-inf", now_ms - self.lease_ms)
+                pipe.zcard(self._members)
+                *_, alive = await pipe.execute()
+            self._alive = max(1, int(alive))
+        except Exception as e:
+            logger.warning("bus: cannot mark this process alive ({})", e)
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self.heartbeat)
+            await self._announce()
+
+    def _share(self) -> int:
+        return math.ceil(self.partitions / self._alive)
+
+    async def _acquire(self, topic: str, p: int) -> bool:
+        if len(self._owned.setdefault(topic, set())) >= self._share():
+            return False
+        if await self.redis.set(self._lease(topic, p), self.consumer, nx=True, px=self.lease_ms):
+            self._owned[topic].add(p)
+            return True
+        return False
+
+    async def _renew(self, topic: str, p: int) -> bool:
+        return bool(await self.redis.eval(_RENEW, 1, self._lease(topic, p), self.consumer, self.lease_ms))
+
+    async def _release(self, topic: str, p: int) -> None:
+        self._owned.get(topic, set()).discard(p)
+        try:
+            await self.redis.eval(_RELEASE, 1, self._lease(topic, p), self.consumer)
+        except Exception as e:  # it expires by itself
+            logger.info("bus: lease {}:{} not released ({})", topic, p, e)
+
+    def _should_yield(self, topic: str, p: int) -> bool:
+        """Another process joined: hand back the highest partitions above our share."""
+        owned = sorted(self._owned.get(topic, set()))
+        excess = len(owned) - self._share()
+        return excess > 0 and p in owned[-excess:]
+
+    # -- consuming -------------------------------------------------------------------
+
+    async def _ensure_group(self, stream: str) -> None:
+        try:
+            await self.redis.xgroup_create(stream, self.GROUP, id="0", mkstream=True)
+        except Exception as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                if not await self._acquire(topic, partition):
+                    await asyncio.sleep(0.3 + random.random() * 0.4)  # standby
+                    continue
+                try:
+                    await self._serve(topic, partition, handler)
+                finally:
+                    await self._release(topic, partition)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("bus {}:{}: redis unavailable ({}); retrying in {:.1f}s", topic, partition, e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _serve(self, topic: str, partition: int, handler: Handler) -> None:
+        """Consume the partition while this process holds its lease."""
+        stream = self._stream(topic, partition)
+        await self._ensure_group(stream)
+        await self._claim_all(stream)
+        start_id = "0"  # first what this consumer holds pending (claimed or its own), in order
+        while not self._stopping.is_set():
+            if not await self._renew(topic, partition):
+                logger.warning("bus {}: lease lost; another process takes over", stream)
+                return
+            if self._should_yield(topic, partition):
+                return
+            # a short block: stopping waits for the read to end rather than cancel it mid-reply
+            resp = await self.redis.xreadgroup(
+                self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 500
+            )
+            entries = resp[0][1] if resp else []
+            if start_id == "0" and not entries:
+                start_id = ">"
+                continue
+            for entry_id, fields in entries:
+                raw = fields.get(b"d") or fields.get("d")
+                try:
+                    payload = json.loads(raw)
+                except (TypeError, ValueError):
+                    logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
+                    payload = None
+                if payload is not None:
+                    await self._handle(topic, handler, payload)
+                await self._ack(stream, entry_id)
+
+    async def _claim_all(self, stream: str) -> None:
+        """Take over every entry the group holds pending on this stream (a dead owner's)."""
+        start = "0-0"
+        for _ in range(10_000):
+            # (not justid: redis-py parses an empty justid answer as [])
+            res = await self.redis.xautoclaim(stream, self.GROUP, self.consumer, 0, start_id=start, count=100)
+            start = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
+            if res[1]:
+                logger.info("bus {}: took over {} unfinished entries", stream, len(res[1]))
+            if start == "0-0":
+                return
+
+    async def _ack(self, stream: str, entry_id: Any) -> None:
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(stream, self.GROUP, entry_id)
+                    pipe.xdel(stream, entry_id)
+                    await pipe.execute()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("bus {}: ack of {} failed ({}); retrying", stream, entry_id, e)
+                await asyncio.sleep(0.5)
+
+    async def pending(self, topic: str) -> int:
+        total = 0
+        for p in range(self.partitions):
+            total += await self.redis.xlen(self._stream(topic, p))
+        return total
+
+    async def close(self, grace: float = 2.0) -> None:
+        await super().close(grace)
+        if self._beat:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
+        try:
+            await self.redis.zrem(self._members, self.consumer)
+        except Exception:
+            pass  # it ages out
