@@ -15,8 +15,6 @@ from typing import Any
 
 from loguru import logger
 
-from bot.errors import BusUnavailable
-
 __all__ = ["Bus", "MemoryBus", "RedisBus", "Handler", "partition_of", "make_bus"]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
