@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.model import Delivery, Message
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
@@ -64,6 +65,7 @@ class Runtime:
         self.rules = importlib.import_module("handlers").build_rules(config)
         self._ticker: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.metrics = Metrics()
         self.worker = Worker(self)
         self.sender = Sender(self)
         self._runner: web.AppRunner | None = None
@@ -108,12 +110,38 @@ class Runtime:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes, middlewares=[_errors])
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
         for adapter in self.adapters.values():
             for route in adapter.routes():
                 app.router.add_route(route.method, adapter.base_path + route.suffix, route.handler)
         return app
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        """Liveness: the process serves (what it depends on is reported, not judged)."""
+        checks = await self._checks()
+        ok = all(v == "ok" for v in checks.values())
+        return web.json_response({"status": "ok" if ok else "degraded", **checks})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        """Readiness: storage and the bus/state are reachable, so callbacks can be taken."""
+        checks = await self._checks()
+        ok = all(v == "ok" for v in checks.values())
+        return web.json_response({"status": "ready" if ok else "not ready", **checks}, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        m = self.metrics
+        try:
+            m.queue_length.set(len(await self.store.waiting()))
+            for topic in (INBOUND, OUTBOUND):
+                m.bus_pending.labels(topic).set(await self.bus.pending(topic))
+            desk = Desk(**self.desk_parts())
+            m.agents_online.set(len(await importlib.import_module("handlers.presence").online_agents(desk)))
+        except Exception as e:  # the counters are still worth serving
+            logger.warning("metrics: gauges not refreshed ({})", e)
+        return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _checks(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         for name, probe in (("storage", self.store.ping), ("state", self.state.ping)):
             try:
@@ -121,8 +149,7 @@ class Runtime:
                 checks[name] = "ok"
             except Exception as e:
                 checks[name] = f"down: {type(e).__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return web.json_response({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
+        return checks
 
     # -- what adapters and handlers call ------------------------------------------
 
@@ -142,12 +169,14 @@ class Runtime:
                 raise BusUnavailable(f"state: {e}") from e
             if not first:
                 logger.info("{}: platform retry of {} dropped", msg.account, msg.external_id)
+                self.metrics.duplicates.labels(msg.account).inc()
                 continue
             try:
                 await self.bus.publish(INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict())
             except BusUnavailable:
                 await _forget(self.state, key)
                 raise
+            self.metrics.messages_in.labels(self.config.account(msg.account).platform, msg.account).inc()
             taken += 1
         return taken
 
@@ -181,6 +210,7 @@ class Runtime:
             "directory": self.directory,
             "clock": self.clock,
             "display_name": self.display_name,
+            "metrics": self.metrics,
         }
 
     async def tick(self) -> None:

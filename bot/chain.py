@@ -28,6 +28,7 @@ class Desk:
     directory: Directory
     clock: Clock
     display_name: Callable[[str, str], Awaitable[str]]  # (account, user id) -> name
+    metrics: Any = None  # bot.metrics.Metrics, when the runtime keeps them
     out: list[Delivery] = field(default_factory=list)
 
     @property

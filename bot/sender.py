@@ -58,13 +58,21 @@ class Sender:
                 error = f"{type(e).__name__}: {e}"
                 break
             await rt.store.finish_delivery(d.id, "sent", rt.clock.now(), external_id=external_id or None)
+            self._count(d, "sent")
             logger.info("delivered {} {} -> {}:{}", d.purpose, d.id[:8], d.account, d.to)
             if d.receipt:
                 await self._tell(d, rt.config.messages.sent_to, "")
             return
         await rt.store.finish_delivery(d.id, "failed", rt.clock.now(), error=error)
+        self._count(d, "failed")
         logger.error("delivery {} {} -> {}:{} failed: {}", d.purpose, d.id[:8], d.account, d.to, error)
         await self._tell(d, rt.config.messages.not_delivered, error)
+
+    def _count(self, d: Delivery, result: str) -> None:
+        platform = self.rt.config.account(d.account).platform
+        self.rt.metrics.messages_out.labels(platform, d.account, d.purpose, result).inc()
+        if result == "failed":
+            self.rt.metrics.delivery_failures.labels(platform, d.account).inc()
 
     async def _tell(self, d: Delivery, template: str, reason: str) -> None:
         """Tell the agent who wrote a reply where it went, or that it did not get there."""

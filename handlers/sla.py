@@ -45,6 +45,8 @@ async def stop_clock(ctx: Context) -> None:
     values = {"waiting_since": None, "last_agent_at": ctx.now}
     if conv.first_reply_at is None:
         values["first_reply_at"] = ctx.now
+        if ctx.metrics is not None and conv.waiting_since is not None:
+            ctx.metrics.first_response.observe(max(0.0, ctx.now - conv.waiting_since))
     await ctx.store.update_conversation(conv.id, **values)
     await ctx.store.cancel_timers(conv.id)
 
@@ -61,6 +63,8 @@ async def fire_due(desk: Desk) -> None:
         texts = desk.config.messages
         label = desk.directory.label(conv.account)
         if timer["kind"] == FIRST_RESPONSE:
+            if desk.metrics is not None:
+                desk.metrics.sla_breaches.inc()
             desk.tell_customer(conv, texts.please_wait)
             note = texts.desk_reminder.format(ticket=conv.ticket, customer=conv.customer_name, waited=waited)
             agent = desk.directory.agent(conv.agent) if conv.agent else None

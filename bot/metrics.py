@@ -1,0 +1,41 @@
+"""Prometheus metrics of one kefu process, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+
+
+class Metrics:
+    """One registry per runtime (tests run several runtimes in one process)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.messages_in = Counter(
+            "kefu_messages_in", "Messages taken from platforms", ["platform", "account"], registry=r
+        )
+        self.duplicates = Counter("kefu_duplicates_dropped", "Platform retries dropped", ["account"], registry=r)
+        self.messages_out = Counter(
+            "kefu_messages_out",
+            "Deliveries to platforms, by result",
+            ["platform", "account", "purpose", "result"],
+            registry=r,
+        )
+        self.delivery_failures = Counter(
+            "kefu_delivery_failures", "Deliveries that failed for good", ["platform", "account"], registry=r
+        )
+        self.first_response = Histogram(
+            "kefu_first_response_seconds",
+            "From a customer's first message to an agent's first answer",
+            buckets=(10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
+        self.sla_breaches = Counter("kefu_sla_breaches", "Customers not answered within sla.first_response", registry=r)
+        self.queue_length = Gauge("kefu_queue_length", "Customers waiting for an agent", registry=r)
+        self.bus_pending = Gauge("kefu_bus_pending", "Messages on the bus not yet handled", ["topic"], registry=r)
+        self.agents_online = Gauge("kefu_agents_online", "Agents online", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
