@@ -1,4 +1,5 @@
-"""DingTalk enterprise robot glue (HTTP receive mode), in either role.
+"""DingTalk enterprise robot glue, in either role: HTTP receive mode (a signed callback URL) or
+Stream mode (a WebSocket kefu opens, see stream.py; no callback URL is served then).
 
 Replies go through the message's session webhook while it is fresh, otherwise through the
 robot OpenAPI (1:1 batchSend by staffId); group notices through a custom robot (SEC signed)
@@ -13,10 +14,11 @@ from aiohttp import web
 
 from adapters.dingtalk import inbound
 from adapters.dingtalk.client import DingTalkClient, robot_url
+from adapters.dingtalk.stream import TOPIC, ChatbotCallback, StreamClient
 from bot.adapter import Adapter, Route
 from bot.config import DingTalkAccount
 from bot.errors import BadRequest, PlatformError
-from bot.model import Delivery
+from bot.model import Delivery, Message
 
 __all__ = ["DingTalkAdapter"]
 
@@ -26,9 +28,10 @@ _MARGIN = 60  # do not use a session webhook in its last minute
 class DingTalkAdapter(Adapter):
     platform = "dingtalk"
     account: DingTalkAccount
+    stream: StreamClient | None = None  # Stream mode's connection
 
     def routes(self) -> list[Route]:
-        return [Route("POST", self.callback)]
+        return [] if self.account.mode == "stream" else [Route("POST", self.callback)]
 
     async def start(self) -> None:
         acc = self.account
@@ -36,6 +39,14 @@ class DingTalkAdapter(Adapter):
         self.client = DingTalkClient(
             acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_key, acc.app_secret, acc.robot
         )
+        if acc.mode == "stream":
+            self.stream = StreamClient(acc.app_key, acc.app_secret, acc.stream_endpoint, acc.name)
+            self.stream.register_callback_handler(TOPIC, ChatbotCallback(acc.name, self.take))
+            self.stream.launch()
+
+    async def stop(self) -> None:
+        if self.stream is not None:
+            await self.stream.stop()
 
     def _webhook_key(self, user_id: str) -> str:
         return f"dingtalk:webhook:{self.account.name}:{user_id}"
@@ -46,13 +57,16 @@ class DingTalkAdapter(Adapter):
         body = await request.read()
         if not body:
             raise BadRequest("empty body")
-        msg = inbound.to_message(self.account.name, body)
+        await self.take(inbound.to_message(self.account.name, body))
+        return web.json_response({})  # answered later, never in the HTTP reply
+
+    async def take(self, msg: Message) -> None:
+        """Either mode: keep a 1:1 chat's session webhook (it answers that person), then ingest."""
         hook, expires = msg.data.get("session_webhook", ""), float(msg.data.get("session_webhook_expires", 0))
         ttl = expires - time.time() - _MARGIN
-        if hook and ttl > 0 and not msg.chat:  # a 1:1 chat's webhook answers that person
+        if hook and ttl > 0 and not msg.chat:
             await self.runtime.state.set(self._webhook_key(msg.sender), hook, ttl=ttl)
         await self.runtime.ingest([msg])
-        return web.json_response({})  # answered later, never in the HTTP reply
 
     async def send(self, d: Delivery) -> str:
         if d.kind != "text":

@@ -1,14 +1,17 @@
 """DingTalk emulator: the v1.0 token and robot send APIs, session webhooks and custom robots
 (checking their SEC signature), and `DingTalkPusher`, DingTalk's side of the robot callback,
-signed with stdlib hmac as the platform documents."""
+signed with stdlib hmac as the platform documents; `DingTalkStreamGateway`, Stream mode's
+connection endpoint and WebSocket, in the frame format of dingtalk-stream."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +20,27 @@ from aiohttp import web
 
 from adapters.emulator import Call, Emulator
 
-__all__ = ["DingTalkEmulator", "DingTalkPusher", "USER_SEND", "GROUP_SEND", "ROBOT_SEND", "SESSION"]
+__all__ = [
+    "DingTalkEmulator",
+    "DingTalkPusher",
+    "DingTalkStreamGateway",
+    "USER_SEND",
+    "GROUP_SEND",
+    "ROBOT_SEND",
+    "SESSION",
+    "STREAM_OPEN",
+    "STREAM_CONNECT",
+    "STREAM_ACK",
+]
 
 USER_SEND = "/v1.0/robot/oToMessages/batchSend"
 GROUP_SEND = "/v1.0/robot/groupMessages/send"
 ROBOT_SEND = "/robot/send"
 SESSION = "/robot/sendBySession"
+STREAM_OPEN = "/v1.0/gateway/connections/open"
+STREAM_CONNECT = "/connect"  # the WebSocket endpoint handed out with a ticket
+STREAM_ACK = "ack"  # recorded for every ack frame kefu sends back
+BOT_TOPIC = "/v1.0/im/bot/messages/get"
 
 
 class DingTalkEmulator(Emulator):
@@ -178,3 +196,118 @@ class DingTalkPusher:
             self.url, data=json.dumps(body, ensure_ascii=False).encode(), headers=self.headers(**kw)
         ) as r:
             return r.status, await r.text()
+
+
+class DingTalkStreamGateway(Emulator):
+    """Stream mode's side of DingTalk: hands out a ticket, accepts the WebSocket, pushes frames and
+    records the acks (as calls to STREAM_ACK, their body the ack frame)."""
+
+    name = "dingtalk_stream"
+
+    def __init__(self, app_key: str, app_secret: str):
+        super().__init__()
+        self.app_key, self.app_secret = app_key, app_secret
+        self.sockets: list[web.WebSocketResponse] = []
+        self.acks: list[dict[str, Any]] = []
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_post(STREAM_OPEN, self.open)
+        app.router.add_get(STREAM_CONNECT, self.connect)
+
+    async def stop(self) -> None:
+        await self.drop()
+        await super().stop()
+
+    # -- the gateway -----------------------------------------------------------------
+
+    async def open(self, request: web.Request) -> web.Response:
+        call = await self.record(request)
+        if (f := await self.fault(call)) is not None:
+            return f
+        body = call.body if isinstance(call.body, dict) else {}
+        if body.get("clientId") != self.app_key or body.get("clientSecret") != self.app_secret:
+            call.errcode = 401
+            return web.json_response({"code": "InvalidAuthentication", "message": "clientId or secret"}, status=401)
+        topics = {(t.get("type"), t.get("topic")) for t in body.get("subscriptions") or [] if isinstance(t, dict)}
+        if ("CALLBACK", BOT_TOPIC) not in topics:
+            call.errcode = 400
+            return web.json_response({"code": "invalidParameter", "message": "subscriptions"}, status=400)
+        return web.json_response(
+            {"endpoint": self.base_url.replace("http", "ws", 1) + STREAM_CONNECT, "ticket": self.issue_token()}
+        )
+
+    async def connect(self, request: web.Request) -> web.StreamResponse:
+        call = Call(request.method, request.path, dict(request.query), None)
+        if request.query.get("ticket") not in self.tokens:
+            call.errcode = 403
+            self._note(call)
+            return web.Response(status=403, text="invalid ticket")
+        self.tokens.discard(request.query["ticket"])  # a ticket opens one connection
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        self._note(call)  # recorded once frames can be pushed on it
+        try:
+            async for frame in ws:
+                if frame.type == aiohttp.WSMsgType.TEXT:
+                    ack = json.loads(frame.data)
+                    self.acks.append(ack)
+                    self._note(
+                        Call("WS", STREAM_ACK, {}, ack, errcode=0 if ack.get("code") == 200 else ack.get("code", -1))
+                    )
+        finally:
+            if ws in self.sockets:
+                self.sockets.remove(ws)
+        return ws
+
+    def _note(self, call: Call) -> None:
+        self.calls.append(call)
+        self._changed.set()
+
+    # -- test controls ----------------------------------------------------------------
+
+    @staticmethod
+    def callback_frame(payload: dict[str, Any], message_id: str = "", topic: str = BOT_TOPIC) -> dict[str, Any]:
+        """A CALLBACK frame as DingTalk pushes it: `data` is the payload as a JSON string."""
+        return {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {
+                "appId": "emu-app",
+                "connectionId": "emu-conn",
+                "contentType": "application/json",
+                "messageId": message_id or uuid.uuid4().hex,
+                "time": str(int(time.time() * 1000)),
+                "topic": topic,
+            },
+            "data": json.dumps(payload, ensure_ascii=False),
+        }
+
+    async def push(self, frame: dict[str, Any]) -> None:
+        """Send a frame on the open connection."""
+        if not self.sockets:
+            raise RuntimeError("no stream connection is open")
+        await self.sockets[-1].send_str(json.dumps(frame, ensure_ascii=False))
+
+    async def push_callback(self, payload: dict[str, Any], message_id: str = "") -> str:
+        """Push a robot message; its frame's messageId (which the ack must carry)."""
+        frame = self.callback_frame(payload, message_id)
+        await self.push(frame)
+        return str(frame["headers"]["messageId"])
+
+    async def ack_for(self, message_id: str, nth: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+        """The `nth` ack kefu sent for a frame's messageId (a redelivered frame gets another), waiting for it."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            found = [a for a in self.acks if a.get("headers", {}).get("messageId") == message_id]
+            if len(found) >= nth:
+                return found[nth - 1]
+            if loop.time() >= end:
+                raise TimeoutError(f"{len(found)} ack(s) for frame {message_id}, expected {nth}")
+            await self.wait_for(STREAM_ACK, len(self.sent(STREAM_ACK, accepted=False)) + 1, end - loop.time())
+
+    async def drop(self) -> None:
+        """Close every open connection from the gateway's side."""
+        for ws in list(self.sockets):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"gateway restart")
