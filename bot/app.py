@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -213,6 +214,28 @@ class Runtime:
             "metrics": self.metrics,
         }
 
+    async def retry_dead_letters(self) -> int:
+        """Send again the failed deliveries `kefu deadletters --retry` marked."""
+        rows = await self.store.take_retries()
+        for row in rows:
+            extra = json.loads(row["data"] or "{}")
+            d = Delivery(
+                id=row["uid"],
+                account=row["account"],
+                to=row["party"],
+                text=row["text"],
+                kind=row["kind"],
+                media=extra.get("media", ""),
+                media_from=extra.get("media_from", ""),
+                chat=bool(extra.get("chat")),
+                group=extra.get("group", ""),
+                agent=extra.get("agent", ""),
+                conversation_id=row["conversation_id"],
+                purpose=row["purpose"],
+            )
+            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
+        return len(rows)
+
     async def tick(self) -> None:
         """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""
         desk = Desk(**self.desk_parts())
@@ -223,6 +246,8 @@ class Runtime:
                 logger.exception("timed rule {} failed", getattr(rule, "__qualname__", rule))
         for d in desk.out:
             await self.enqueue_delivery(d)
+        if await self.retry_dead_letters():
+            logger.info("dead letters marked for retry are queued again")
 
     async def _tick_loop(self) -> None:
         while True:

@@ -110,6 +110,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    """List the deliveries that failed for good; mark some or all to be sent again."""
+    cfg = _load(args.config)
+
+    async def run() -> int:
+        import datetime as dt
+
+        from bot.clock import Clock
+        from bot.storage import Store
+
+        store = Store(cfg.storage)
+        try:
+            await store.create_tables()
+            if args.retry or args.retry_all:
+                n = await store.mark_for_retry(None if args.retry_all else args.retry, Clock().now())
+                print(f"{n} deliveries marked; the running kefu sends them again within {cfg.timers.tick:g}s")
+                return 0
+            rows = await store.dead_letters(args.limit)
+            if not rows:
+                print("no failed deliveries")
+            for r in rows:
+                when = dt.datetime.fromtimestamp(r["updated_at"]).strftime("%m-%d %H:%M:%S")
+                print(f"{r['id']:>6} {when} {r['purpose']:<8} {r['account']}:{r['party']}  {r['text'][:40]!r}")
+                print(f"       {r['error']}")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kefu", description="Online customer-service relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="the file to write")
     p.add_argument("--daily", metavar="DATE", help="print the daily summary of this day")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("deadletters", help="deliveries that failed for good; --retry to send again")
+    p.add_argument("--config", "-c", default="kefu.yaml")
+    p.add_argument("--retry", type=int, nargs="+", metavar="ID", help="send these again")
+    p.add_argument("--retry-all", action="store_true", help="send every failed delivery again")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_deadletters)
     p = sub.add_parser("demo", help="a scripted exchange against emulated WeChat and WeCom")
     p.add_argument("--storage", default="", help="storage URL (default: a temporary SQLite file)")
     p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")

@@ -381,6 +381,11 @@ class HandoverConfig(_Strict):
     to: str = ""  # a group: the summary is posted at the end of each service window
 
 
+class AlertsConfig(_Strict):
+    to: str = ""  # a group told when a delivery fails for good (the dead-letter list)
+    every: Duration = 300.0  # at most one alert per this interval
+
+
 class ReportsConfig(_Strict):
     daily_at: str = ""  # "18:00" local time; empty: no daily post
     to: str = ""  # a group
@@ -436,6 +441,7 @@ class Config(_Strict):
     survey: SurveyConfig = SurveyConfig()
     handover: HandoverConfig = HandoverConfig()
     reports: ReportsConfig = ReportsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("storage")
     @classmethod
@@ -477,6 +483,7 @@ class Config(_Strict):
             ("survey.low_score_to", self.survey.low_score_to),
             ("handover.to", self.handover.to),
             ("reports.to", self.reports.to),
+            ("alerts.to", self.alerts.to),
         ]
         refs += [(f"routing[{i}].to", r.to) for i, r in enumerate(self.routing)]
         for key, group in refs:

@@ -65,8 +65,24 @@ class Sender:
             return
         await rt.store.finish_delivery(d.id, "failed", rt.clock.now(), error=error)
         self._count(d, "failed")
+        await self._alert(d, error)
         logger.error("delivery {} {} -> {}:{} failed: {}", d.purpose, d.id[:8], d.account, d.to, error)
         await self._tell(d, rt.config.messages.not_delivered, error)
+
+    async def _alert(self, d: Delivery, error: str) -> None:
+        """Tell the admins' group a delivery is in the dead-letter list (at most once per alerts.every)."""
+        cfg = self.rt.config.alerts
+        if not cfg.to or d.group == cfg.to or not await self.rt.state.add("alerts:throttle", ttl=cfg.every):
+            return
+        where = f"{d.account}:{d.to}"
+        text = (
+            f"⚠️ kefu 投递失败 ({d.purpose} -> {where}): {error}\n"
+            "运行 kefu deadletters 查看,kefu deadletters --retry-all 重发"
+        )
+        grp = self.rt.config.groups[cfg.to]
+        await self.rt.enqueue_delivery(
+            Delivery(account=grp.account, to=cfg.to, group=cfg.to, text=text, purpose="alert")
+        )
 
     def _count(self, d: Delivery, result: str) -> None:
         platform = self.rt.config.account(d.account).platform

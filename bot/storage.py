@@ -440,7 +440,21 @@ class Store:
                     party_name=party_name,
                     kind=d.kind,
                     text=d.text,
-                    data=json.dumps({"media": d.media} if d.media else {}),
+                    # what it takes to send it again from the dead-letter list
+                    data=json.dumps(
+                        {
+                            k: v
+                            for k, v in (
+                                ("media", d.media),
+                                ("media_from", d.media_from),
+                                ("chat", d.chat),
+                                ("group", d.group),
+                                ("agent", d.agent),
+                            )
+                            if v
+                        },
+                        ensure_ascii=False,
+                    ),
                     external_id=None,
                     purpose=d.purpose,
                     status="pending",
@@ -462,6 +476,42 @@ class Store:
             values["external_id"] = external_id
         async with self.engine.begin() as conn:
             await conn.execute(update(messages).where(messages.c.uid == delivery_id).values(**values))
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries that failed for good, newest first."""
+        q = (
+            select(messages)
+            .where(messages.c.direction == "out", messages.c.status == "failed")
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(q)]
+
+    async def mark_for_retry(self, ids: list[int] | None, now: float) -> int:
+        """Failed deliveries (these ids, or all) to be sent again by the running kefu."""
+        q = update(messages).where(messages.c.direction == "out", messages.c.status == "failed")
+        if ids is not None:
+            q = q.where(messages.c.id.in_(ids))
+        async with self.engine.begin() as conn:
+            res = await conn.execute(q.values(status="retry", updated_at=now))
+            return res.rowcount
+
+    async def take_retries(self) -> list[dict[str, Any]]:
+        """The deliveries marked for retry, each taken by one process only (back to pending)."""
+        async with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(select(messages).where(messages.c.status == "retry"))]
+        taken = []
+        for row in rows:
+            async with self.engine.begin() as conn:
+                res = await conn.execute(
+                    update(messages)
+                    .where(messages.c.id == row["id"], messages.c.status == "retry")
+                    .values(status="pending", error="")
+                )
+            if res.rowcount == 1:
+                taken.append(row)
+        return taken
 
     async def transcript(self, conversation_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         q = select(messages).order_by(messages.c.id).limit(limit)

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 
+from adapters.pace import ROBOT_INTERVAL, wait_turn
 from adapters.tokens import TokenClient
 from bot.errors import PlatformError
 from bot.state import State
@@ -15,6 +16,7 @@ __all__ = ["WeComClient"]
 
 class WeComClient(TokenClient):
     platform = "wecom"
+    robot_interval = ROBOT_INTERVAL
 
     def __init__(
         self, base_url: str, http: aiohttp.ClientSession, state: State, corp_id: str, secret: str, agent_id: int
@@ -48,6 +50,7 @@ class WeComClient(TokenClient):
     async def robot_text(self, key: str, content: str, mentioned: list[str] | None = None) -> dict[str, Any]:
         """A group robot webhook: no token, the key is the credential."""
         payload = {"msgtype": "text", "text": {"content": content, "mentioned_list": mentioned or []}}
+        await wait_turn(self.state, f"wecom-robot:{key}", self.robot_interval)  # 20 a minute per robot
         data = await self.raw("POST", "/cgi-bin/webhook/send", params={"key": key}, json=payload)
         code = int(data.get("errcode", 0) or 0)
         if code:
