@@ -44,6 +44,9 @@ class Adapter(ABC):
     async def start(self) -> None:
         """Open clients; called once the shared HTTP session exists."""
 
+    async def before_shutdown(self) -> None:
+        """The server is about to stop: close long-lived connections (WebSockets) it would wait for."""
+
     async def stop(self) -> None:
         """Close what start opened."""
 
@@ -59,8 +62,9 @@ class Adapter(ABC):
         return ""
 
 
-def load_adapter_class(platform: str) -> type[Adapter]:
-    """Adapters are found by name, so the core never imports them."""
+def load_adapter_class(platform: str) -> Callable[[Any, Runtime], Adapter]:
+    """Adapters are found by name, so the core never imports them. ADAPTER is an Adapter
+    class, or a factory of one (a platform with several protocols picks by the account)."""
     module = importlib.import_module(f"adapters.{platform}")
-    cls: type[Adapter] = module.ADAPTER
-    return cls
+    factory: Callable[[Any, Runtime], Adapter] = module.ADAPTER
+    return factory

@@ -84,7 +84,7 @@ class Runtime:
         await self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
         if serve:
-            self._runner = web.AppRunner(self.web_app(), access_log=None)
+            self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
             await site.start()
@@ -92,6 +92,8 @@ class Runtime:
             logger.info("kefu listening on http://{}:{}", self.config.server.host, self.port)
 
     async def stop(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.before_shutdown()
         if self._runner:
             await self._runner.cleanup()
         if self._ticker:

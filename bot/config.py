@@ -110,6 +110,7 @@ class WeChatAccount(_Account):
     token: str = Field(min_length=3, max_length=32)
     encoding_aes_key: str = ""  # empty: plaintext mode
     api_base_url: str = "https://api.weixin.qq.com"
+    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -381,6 +382,14 @@ class HandoverConfig(_Strict):
     to: str = ""  # a group: the summary is posted at the end of each service window
 
 
+class FloodConfig(_Strict):
+    """A customer writing faster than this is told to slow down; the extra messages are logged, not relayed."""
+
+    max_messages: int = Field(default=20, ge=1)
+    per: Duration = 60.0
+    notice: str = "您发送消息过于频繁,请稍后再试,客服会尽快回复您"
+
+
 class AlertsConfig(_Strict):
     to: str = ""  # a group told when a delivery fails for good (the dead-letter list)
     every: Duration = 300.0  # at most one alert per this interval
@@ -442,6 +451,7 @@ class Config(_Strict):
     handover: HandoverConfig = HandoverConfig()
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    flood: FloodConfig = FloodConfig()
 
     @field_validator("storage")
     @classmethod

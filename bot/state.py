@@ -21,6 +21,10 @@ class State(ABC):
         """Set the key only if absent; True when this call set it (dedupe, locks)."""
 
     @abstractmethod
+    async def incr(self, key: str, ttl: float) -> int:
+        """Add one to a counter that lives `ttl` seconds from its first count; the new value."""
+
+    @abstractmethod
     async def delete(self, key: str) -> bool:
         """Remove the key; True for the one caller that removed it."""
 
@@ -54,6 +58,12 @@ class MemoryState(State):
         await self.set(key, value, ttl)
         return True
 
+    async def incr(self, key: str, ttl: float) -> int:
+        item = self._live(key)
+        value = int(item[0]) + 1 if item else 1
+        self._data[key] = (str(value), item[1] if item else time.monotonic() + ttl)
+        return value
+
     async def delete(self, key: str) -> bool:
         return self._live(key) is not None and self._data.pop(key, None) is not None
 
@@ -77,6 +87,13 @@ class RedisState(State):
 
     async def add(self, key: str, ttl: float, value: str = "1") -> bool:
         return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
+
+    async def incr(self, key: str, ttl: float) -> int:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self.prefix + key)
+            pipe.pexpire(self.prefix + key, int(ttl * 1000), nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
 
     async def delete(self, key: str) -> bool:
         return bool(await self.redis.delete(self.prefix + key))

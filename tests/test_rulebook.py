@@ -340,3 +340,19 @@ async def sandbox_at(tmp_path):
     yield make
     for sb in made:
         await sb.stop()
+
+
+async def test_a_flooding_customer_is_told_once_and_not_relayed(sandbox_at):
+    sb = await sandbox_at("2026-11-24 09:00", extra={"flood": {"max_messages": 5, "per": "60s"}})
+    for i in range(8):
+        await sb.write("o_zhangsan", f"第 {i} 条")
+    await sb.settle()
+    assert len(sb.wecom.texts_to("lixiaoli")) == 5
+    notice = "您发送消息过于频繁,请稍后再试,客服会尽快回复您"
+    assert sb.wechat.texts_to("o_zhangsan").count(notice) == 1
+    logged = [r for r in await sb.kefu.store.transcript() if r["direction"] == "in" and r["account"] == "mp"]
+    assert len(logged) == 8, "nothing the customer wrote is lost"
+    clock(sb).advance(60)
+    await sb.write("o_zhangsan", "一分钟后")
+    await sb.settle()
+    assert sb.wecom.texts_to("lixiaoli")[-1] == "#1001 张三 (公众号): 一分钟后"

@@ -62,3 +62,24 @@ async def test_healthz_reports_storage_and_state(local_sandbox: Sandbox):
     async with local_sandbox.http.get(local_sandbox.base_url + "/healthz") as r:
         assert r.status == 200
         assert await r.json() == {"status": "ok", "storage": "ok", "state": "ok"}
+
+
+async def test_a_stale_timestamp_is_refused(local_sandbox: Sandbox):
+    sb = local_sandbox
+    old = str(int(__import__("time").time()) - 3600)
+    status, _ = await sb.customer.post(sb.http, sb.customer.text_xml("o_li", "一小时前的消息", 11), timestamp=old)
+    assert status == 403
+
+
+async def test_a_captured_plaintext_signature_cannot_carry_another_body(tmp_path):
+    sb = Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", safe_mode=False, nicknames={"o_li": "李四"})
+    async with sb:
+        query, body = sb.customer.signed(sb.customer.text_xml("o_li", "真的消息", 21))
+        for _ in range(2):  # the platform's retry: same signature, same body
+            async with sb.http.post(sb.customer.url, params=query, data=body) as r:
+                assert r.status == 200
+        forged = sb.customer.text_xml("o_li", "伪造的消息", 22).encode()
+        async with sb.http.post(sb.customer.url, params=query, data=forged) as r:
+            assert r.status == 403
+        await sb.settle()
+        assert [t.split(": ", 1)[1] for t in sb.wecom.texts_to("lixiaoli")] == ["真的消息"]

@@ -50,7 +50,6 @@ class OneBotAdapter(Adapter):
         self.client = OneBotClient(self.runtime.http, acc.api_url, acc.access_token, self.action_timeout)
         if not acc.secret:
             logger.warning("qq/{}: no secret: HTTP POST events are refused, only the WebSocket is open", acc.name)
-        self._spawn(self._close_when_server_stops())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -139,14 +138,9 @@ class OneBotAdapter(Adapter):
         except BusUnavailable as e:  # no retry on a WebSocket: the message is lost, say so loudly
             logger.error("qq/{}: WebSocket event not stored: {}", self.account.name, e)
 
-    async def _close_when_server_stops(self) -> None:
-        """The shared server waits for open handlers when it stops, and a WebSocket stays open:
-        close them once the server no longer listens, so stopping takes moments, not a minute."""
-        while True:
-            await asyncio.sleep(0.1)
-            runner = getattr(self.runtime, "_runner", None)  # connections exist only once it listened
-            if runner is not None and not runner.sites and self.client.connections:
-                await self.client.close_all(1001, b"kefu is stopping")
+    async def before_shutdown(self) -> None:
+        """The shared server waits for open handlers when it stops: close the WebSockets first."""
+        await self.client.close_all(1001, b"kefu is stopping")
 
     # -- outbound ------------------------------------------------------------------
 
