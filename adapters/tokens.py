@@ -17,7 +17,7 @@ from loguru import logger
 from bot.errors import PlatformError, TransientError
 from bot.state import State
 
-__all__ = ["TokenClient", "TOKEN_INVALID", "BUSY"]
+__all__ = ["TokenClient", "CgiMedia", "TOKEN_INVALID", "BUSY"]
 
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid, not a token, expired: refresh once and retry
 BUSY = {-1}  # "system busy, try later"
@@ -106,3 +106,25 @@ class TokenClient(ABC):
                 raise TransientError(f"{self.platform}: system busy ({code}) on {path}")
             raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
         raise AssertionError("unreachable")
+
+
+class CgiMedia:
+    """Temporary media of the WeChat family (/cgi-bin/media/upload and /get), for TokenClients."""
+
+    call: Any  # TokenClient.call
+
+    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
+        def form() -> aiohttp.FormData:
+            f = aiohttp.FormData()
+            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
+            return f
+
+        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
+        return str(res["media_id"])
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        """(the bytes, the file name the platform gives, or the media id)."""
+        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
+        disposition = res.get("_disposition", "")
+        name = disposition.split("filename=", 1)[1].strip('" ') if "filename=" in disposition else media_id
+        return res.get("_body", b""), name

@@ -6,14 +6,14 @@ from typing import Any
 
 import aiohttp
 
-from adapters.tokens import TokenClient
+from adapters.tokens import CgiMedia, TokenClient
 from bot.errors import PlatformError
 from bot.state import State
 
 __all__ = ["WeChatClient"]
 
 
-class WeChatClient(TokenClient):
+class WeChatClient(TokenClient, CgiMedia):
     platform = "wechat"
 
     def __init__(self, base_url: str, http: aiohttp.ClientSession, state: State, app_id: str, app_secret: str):
@@ -43,22 +43,3 @@ class WeChatClient(TokenClient):
 
     async def user_info(self, openid: str) -> dict[str, Any]:
         return await self.call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
-
-    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
-        def form() -> aiohttp.FormData:
-            f = aiohttp.FormData()
-            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
-            return f
-
-        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
-        return str(res["media_id"])
-
-    async def download_media(self, media_id: str) -> tuple[bytes, str]:
-        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
-        return res.get("_body", b""), _filename(res.get("_disposition", ""), media_id)
-
-
-def _filename(disposition: str, fallback: str) -> str:
-    if "filename=" in disposition:
-        return disposition.split("filename=", 1)[1].strip().strip('"') or fallback
-    return fallback

@@ -7,14 +7,14 @@ from typing import Any
 import aiohttp
 
 from adapters.pace import ROBOT_INTERVAL, wait_turn
-from adapters.tokens import TokenClient
+from adapters.tokens import CgiMedia, TokenClient
 from bot.errors import PlatformError
 from bot.state import State
 
 __all__ = ["WeComClient"]
 
 
-class WeComClient(TokenClient):
+class WeComClient(TokenClient, CgiMedia):
     platform = "wecom"
     robot_interval = ROBOT_INTERVAL
 
@@ -56,18 +56,3 @@ class WeComClient(TokenClient):
         if code:
             raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
         return data
-
-    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
-        def form() -> aiohttp.FormData:
-            f = aiohttp.FormData()
-            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
-            return f
-
-        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
-        return str(res["media_id"])
-
-    async def download_media(self, media_id: str) -> tuple[bytes, str]:
-        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
-        disposition = res.get("_disposition", "")
-        name = disposition.split("filename=", 1)[1].strip('" ') if "filename=" in disposition else media_id
-        return res.get("_body", b""), name

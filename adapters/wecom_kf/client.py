@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from adapters.tokens import TokenClient
+from adapters.tokens import CgiMedia, TokenClient
 from bot.errors import PlatformError
 from bot.state import State
 
@@ -19,7 +19,7 @@ __all__ = ["WeComKfClient", "HUMAN"]
 HUMAN = 3  # service_state: 0 new, 1 smart assistant, 2 queue, 3 human (servicer), 4 ended
 
 
-class WeComKfClient(TokenClient):
+class WeComKfClient(TokenClient, CgiMedia):
     platform = "wecom_kf"
 
     def __init__(
@@ -78,18 +78,3 @@ class WeComKfClient(TokenClient):
             if c.get("external_userid") == external_userid:
                 return str(c.get("nickname") or "")
         return ""
-
-    async def upload_media(self, kind: str, data: bytes, filename: str) -> str:
-        def form() -> aiohttp.FormData:
-            f = aiohttp.FormData()
-            f.add_field("media", data, filename=filename, content_type="application/octet-stream")
-            return f
-
-        res = await self.call("POST", "/cgi-bin/media/upload", params={"type": kind}, form=form)
-        return str(res["media_id"])
-
-    async def download_media(self, media_id: str) -> tuple[bytes, str]:
-        res = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
-        disposition = res.get("_disposition", "")
-        name = disposition.split("filename=", 1)[1].strip('" ') if "filename=" in disposition else media_id
-        return res.get("_body", b""), name
