@@ -60,9 +60,8 @@ def _line(ctx: Context, conv: Conversation) -> str:
 async def cmd_list(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
     mine = await ctx.store.of_agent(agent.name)
     waiting = await ctx.store.waiting()
-    lines = [f"我的会话 ({len(mine)}/{agent.capacity}):"] + [f"  {_line(ctx, c)}" for c in mine] or []
-    if not mine:
-        lines.append("  (无)")
+    lines = [f"我的会话 ({len(mine)}/{agent.capacity}):"]
+    lines += [f"  {_line(ctx, c)}" for c in mine] or ["  (无)"]
     lines.append(f"等待接入 ({len(waiting)}):")
     lines += [f"  {i + 1}. {_line(ctx, c)}" for i, c in enumerate(waiting)] or ["  (无)"]
     ctx.tell_agent(agent, "\n".join(lines))
