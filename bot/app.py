@@ -186,8 +186,9 @@ class Runtime:
     async def enqueue_delivery(self, d: Delivery) -> None:
         """Log the delivery as pending, then hand it to the sender through the bus."""
         agent = self.directory.agent_at(d.account, d.to)
-        await self.store.record_delivery(d, agent.name if agent else "", self.clock.now())
-        await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
+        status = await self.store.record_delivery(d, agent.name if agent else "", self.clock.now())
+        if status in ("new", "pending"):  # pending: a resumed handling; the sender never sends twice
+            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
 
     async def display_name(self, account: str, user_id: str) -> str:
         adapter = self.adapters.get(account)

@@ -395,8 +395,9 @@ class Store:
 
     # -- transcript ----------------------------------------------------------------
 
-    async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> bool:
-        """Log an inbound message; False if the platform's id was already logged (a retry)."""
+    async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> str:
+        """Log an inbound message: "new"; "done" if it was handled before (a platform retry, or
+        the bus replaying it); "resume" if a crash interrupted its handling (this same message)."""
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
@@ -418,9 +419,24 @@ class Store:
                         updated_at=now,
                     )
                 )
-            return True
+            return "new"
         except IntegrityError:
-            return False
+            pass
+        q = select(messages.c.uid, messages.c.status).where(
+            messages.c.account == msg.account, messages.c.direction == "in", messages.c.external_id == msg.external_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        if row is not None and row.uid == msg.id and row.status != "handled":
+            return "resume"
+        return "done"
+
+    async def mark_handled(self, message_id: str, now: float) -> None:
+        """Every delivery the message led to is queued: a replay of it is a plain duplicate."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(messages).where(messages.c.uid == message_id).values(status="handled", updated_at=now)
+            )
 
     async def set_conversation(self, message_id: str, conversation_id: int) -> None:
         async with self.engine.begin() as conn:
@@ -428,7 +444,15 @@ class Store:
                 update(messages).where(messages.c.uid == message_id).values(conversation_id=conversation_id)
             )
 
-    async def record_delivery(self, d: Delivery, party_name: str, now: float) -> None:
+    async def record_delivery(self, d: Delivery, party_name: str, now: float) -> str:
+        """Log a delivery as pending: "new", or the status it already had (a resumed handling)."""
+        try:
+            await self._insert_delivery(d, party_name, now)
+            return "new"
+        except IntegrityError:
+            return await self.delivery_status(d.id) or "pending"
+
+    async def _insert_delivery(self, d: Delivery, party_name: str, now: float) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(messages).values(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -32,5 +33,12 @@ class Worker:
         role = rt.directory.role(msg.account)
         ctx = Context(**rt.desk_parts(), msg=msg, role=role)
         await run_chain(rt.rules.chains[role], ctx)
+        seen: dict[str, int] = {}
         for d in ctx.out:
+            # the same message handled again after a crash gives the same delivery ids
+            base = f"{msg.id}:{d.purpose}:{d.account}:{d.to}:{d.kind}"
+            seen[base] = seen.get(base, 0) + 1
+            d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
             await self.rt.enqueue_delivery(d)
+        if ctx.flags.get("logged"):
+            await rt.store.mark_handled(msg.id, rt.clock.now())

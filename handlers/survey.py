@@ -46,8 +46,9 @@ async def answer(ctx: Context) -> None:
         return
     ctx.done = True
     said = await ctx.store.customer_texts(conv, limit=3)  # what the conversation was about
-    if not await ctx.store.record_inbound(msg, conv.id, ctx.now, purpose="rating"):
+    if await ctx.store.record_inbound(msg, conv.id, ctx.now, purpose="rating") == "done":
         return  # a platform retry of the rating
+    ctx.flags["logged"] = True
     score, text = rating
     await ctx.store.update_conversation(conv.id, rating=score, rating_text=text)
     if cfg.thanks:

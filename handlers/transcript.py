@@ -11,9 +11,14 @@ __all__ = ["log_inbound"]
 
 async def log_inbound(ctx: Context) -> None:
     conv_id = ctx.conversation.id if ctx.conversation else None
-    if not await ctx.store.record_inbound(ctx.msg, conv_id, ctx.now):
+    outcome = await ctx.store.record_inbound(ctx.msg, conv_id, ctx.now)
+    if outcome == "done":
         logger.info("{} message {} was already handled; dropped", ctx.msg.account, ctx.msg.external_id)
         ctx.done = True
+        return
+    ctx.flags["logged"] = True
+    if outcome == "resume":
+        logger.warning("{} message {}: handling again after an interruption", ctx.msg.account, ctx.msg.external_id)
         return
     if ctx.conversation and not ctx.new_conversation:
         await ctx.store.touch(ctx.conversation.id, ctx.now)

@@ -40,11 +40,11 @@ async def test_subscribe_greets_and_question_reaches_agents_and_answer_reaches_c
 
     rows = [r for r in await sb.kefu.store.transcript() if r["conversation_id"]]  # not the agents' 上线
     assert [(r["direction"], r["account"], r["purpose"], r["status"]) for r in rows] == [
-        ("in", "mp", "", "received"),
+        ("in", "mp", "", "handled"),
         ("out", "mp", "greeting", "sent"),
-        ("in", "mp", "", "received"),
+        ("in", "mp", "", "handled"),
         ("out", "desk", "relay", "sent"),
-        ("in", "desk", "", "received"),
+        ("in", "desk", "", "handled"),
         ("out", "mp", "reply", "sent"),
     ]
     assert rows[-1]["text"] == "您好,已为您查询,明天送达" and rows[-1]["party"] == "o_zhangsan"
