@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,18 +40,89 @@ QUERY = st.dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ROUTES = ["/wechat/mp", "/wecom/desk", "/dingtalk/dd", "/qq/cq", "/qq/cbot", "/wecom_kf/ckf"]
+HEADERS = st.dictionaries(
+    st.sampled_from(["timestamp", "sign", "X-Signature", "X-Self-ID", "X-Signature-Ed25519", "X-Signature-Timestamp"]),
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=40),
+    max_size=4,
+)
+KEYS = [
+    "op",
+    "d",
+    "t",
+    "id",
+    "post_type",
+    "message",
+    "msgtype",
+    "text",
+    "msgId",
+    "senderStaffId",
+    "user_id",
+    "self_id",
+    "message_type",
+    "content",
+    "plain_token",
+    "event_ts",
+]
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(KEYS), kids, max_size=5),
+    max_leaves=12,
+).map(lambda v: json.dumps(v).encode())
+MORE_ACCOUNTS = [
+    {
+        "name": "cq",
+        "platform": "qq",
+        "role": "customer",
+        "protocol": "onebot",
+        "access_token": "t",
+        "secret": "s",
+        "api_url": "http://127.0.0.1:9",
+    },
+    {
+        "name": "cbot",
+        "platform": "qq",
+        "role": "customer",
+        "protocol": "official",
+        "app_id": "1",
+        "app_secret": "naOC0ocQE3shWLAfffVLB1rhYPG7",
+        "api_base_url": "http://127.0.0.1:9",
+        "token_url": "http://127.0.0.1:9/t",
+    },
+    {
+        "name": "ckf",
+        "platform": "wecom_kf",
+        "role": "customer",
+        "corp_id": "ww",
+        "secret": "s",
+        "token": "t",
+        "encoding_aes_key": "a" * 43,
+        "open_kfid": "wk",
+        "api_base_url": "http://127.0.0.1:9",
+    },
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     method=st.sampled_from(["GET", "POST"]),
-    path=st.sampled_from(["/wechat/mp", "/wecom/desk"]),
+    path=st.sampled_from(ROUTES),
     query=QUERY,
-    body=st.binary(max_size=300) | XMLISH.map(str.encode),
+    headers=HEADERS,
+    body=st.binary(max_size=300) | XMLISH.map(str.encode) | JSONISH,
 )
-def test_routes_never_answer_5xx(tmp_path_factory, method, path, query, body):
+def test_routes_never_answer_5xx(tmp_path_factory, method, path, query, headers, body):
+    """Every inbound route of every platform, with generated bodies and headers."""
+
     async def run() -> None:
-        sb = Sandbox(storage=f"sqlite:///{tmp_path_factory.mktemp('f') / 'k.db'}")
+        sb = Sandbox(
+            storage=f"sqlite:///{tmp_path_factory.mktemp('f') / 'k.db'}",
+            online=[],
+            dingtalk_role="desk",
+            more_accounts=MORE_ACCOUNTS,
+        )
         async with sb:
-            async with sb.http.request(method, sb.base_url + path, params=query, data=body) as r:
+            async with sb.http.request(method, sb.base_url + path, params=query, data=body, headers=headers) as r:
                 assert r.status < 500, (r.status, await r.text())
             async with sb.http.get(sb.base_url + "/healthz") as r:
                 assert r.status == 200
