@@ -1,0 +1,1 @@
+"""kefu's benchmark: `python bench/run.py` (see README, "Benchmark")."""

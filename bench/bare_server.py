@@ -1,0 +1,37 @@
+"""Baseline (a), the practical ceiling: a bare aiohttp handler that only decrypts and parses the
+WeChat callback with wechatpy and answers "success". No dedupe, no queue, no storage.
+
+    python bench/bare_server.py PORT TOKEN ENCODING_AES_KEY APP_ID
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aiohttp import web
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+
+
+def make_app(token: str, aes_key: str, app_id: str) -> web.Application:
+    crypto = WeChatCrypto(token, aes_key, app_id)
+
+    async def callback(request: web.Request) -> web.Response:
+        q = request.query
+        body = await request.read()
+        plain = crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
+        parse_message(plain)
+        return web.Response(text="success")
+
+    app = web.Application()
+    app.router.add_post("/wechat/mp", callback)
+    return app
+
+
+def main() -> None:
+    port, token, aes_key, app_id = sys.argv[1:5]
+    web.run_app(make_app(token, aes_key, app_id), host="127.0.0.1", port=int(port), access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

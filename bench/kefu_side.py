@@ -1,0 +1,466 @@
+"""kefu under test: its config, the emulated platforms it talks to, the callbacks it is sent,
+its storage (fresh, or seeded with open conversations) and what its transcript shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+from aiohttp import web
+
+from adapters.wechat.emulator import CS_SEND, WeChatEmulator, WeChatPusher, new_aes_key
+from adapters.wecom.emulator import APP_SEND, WeComEmulator, WeComPusher
+from bench.httpload import Request, one_request, request_bytes
+from bench.procs import Child, start_child
+
+__all__ = [
+    "AGENTS",
+    "Emulators",
+    "Callbacks",
+    "EnginePair",
+    "start_kefu",
+    "export_rev",
+    "agents_online",
+    "seed_open_conversations",
+    "transcript_counts",
+    "pg_activity",
+    "MARK",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTS = {"小李": "lixiaoli", "小王": "wangxiaowang"}
+CAPACITY = 10_000_000  # every new conversation is assigned, however many are open
+MARK = re.compile(r"\b(bench|warm)-(\d+)\b")
+TEXT = "{tag}-{i} 您好,我上周买的东西还没到,麻烦帮我查一下物流"
+
+
+class _Counting:
+    """Mixed into an emulator: when each marked message reached it (time.time()), by index."""
+
+    def _init_counts(self) -> None:
+        self.arrived: dict[str, dict[int, float]] = {"bench": {}, "warm": {}}
+        self.other = 0
+
+    def reset(self) -> None:
+        self.forget()  # type: ignore[attr-defined]
+        self._init_counts()
+
+    def _count(self, call: Any) -> None:
+        body = call.body if isinstance(call.body, dict) else {}
+        content = str((body.get("text") or {}).get("content", ""))
+        m = MARK.search(content)
+        if m:
+            self.arrived[m.group(1)].setdefault(int(m.group(2)), call.at)
+        else:
+            self.other += 1
+
+
+class BenchWeCom(_Counting, WeComEmulator):
+    """Relays to agents are counted here: the end of a message's trip."""
+
+    def __init__(self) -> None:
+        WeComEmulator.__init__(self, "ww0123456789abcdef", "wecom-app-secret-0001", 1000002)
+        self._init_counts()
+
+    async def record(self, request: web.Request) -> Any:
+        call = await super().record(request)
+        if call.path == APP_SEND:
+            self._count(call)
+        return call
+
+    def notices(self, needle: str) -> int:
+        return sum(1 for c in self.sent(APP_SEND) if needle in str((c.body or {}).get("text", {}).get("content", "")))
+
+
+class BenchWeChat(_Counting, WeChatEmulator):
+    """Greetings to customers (one per new conversation) are counted here."""
+
+    def __init__(self) -> None:
+        WeChatEmulator.__init__(self, "wx1234567890abcdef", "wx-app-secret-0001")
+        self._init_counts()
+
+    async def record(self, request: web.Request) -> Any:
+        call = await super().record(request)
+        if call.path == CS_SEND:
+            self.other += 1
+        return call
+
+
+@dataclass
+class Emulators:
+    wechat: BenchWeChat = field(default_factory=BenchWeChat)
+    wecom: BenchWeCom = field(default_factory=BenchWeCom)
+    wx_token: str = "benchtoken2026"
+    wx_key: str = field(default_factory=new_aes_key)
+    wc_token: str = "benchwecomtoken"
+    wc_key: str = field(default_factory=new_aes_key)
+
+    async def start(self) -> None:
+        await self.wechat.start()
+        await self.wecom.start()
+
+    async def stop(self) -> None:
+        await self.wechat.stop()
+        await self.wecom.stop()
+
+    def reset(self) -> None:
+        self.wechat.reset()
+        self.wecom.reset()
+
+    def relayed(self, tag: str = "bench") -> int:
+        return len(self.wecom.arrived[tag])
+
+    def pusher(self) -> WeChatPusher:
+        return WeChatPusher("", self.wx_token, self.wechat.app_id, self.wx_key)
+
+    def desk_pusher(self, port: int) -> WeComPusher:
+        w = self.wecom
+        return WeComPusher(f"http://127.0.0.1:{port}/wecom/desk", self.wc_token, self.wc_key, w.corp_id, w.agent_id)
+
+    def kefu_config(self, port: int, storage: str, bus: str, log_level: str) -> dict[str, Any]:
+        """What `kefu run` is given: the two platforms at the emulators, two agents with room for all."""
+        every_day = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        return {
+            "server": {"host": "127.0.0.1", "port": port},
+            "storage": storage,
+            "bus": bus,
+            "log_level": log_level,
+            "accounts": [
+                {
+                    "name": "mp",
+                    "platform": "wechat",
+                    "role": "customer",
+                    "app_id": self.wechat.app_id,
+                    "app_secret": self.wechat.app_secret,
+                    "token": self.wx_token,
+                    "encoding_aes_key": self.wx_key,
+                    "api_base_url": self.wechat.base_url,
+                },
+                {
+                    "name": "desk",
+                    "platform": "wecom",
+                    "role": "desk",
+                    "corp_id": self.wecom.corp_id,
+                    "agent_id": self.wecom.agent_id,
+                    "secret": self.wecom.secret,
+                    "token": self.wc_token,
+                    "encoding_aes_key": self.wc_key,
+                    "api_base_url": self.wecom.base_url,
+                },
+            ],
+            "agents": [{"name": n, "ids": {"desk": uid}, "capacity": CAPACITY} for n, uid in AGENTS.items()],
+            # open around the clock, nobody goes idle, no SLA timer fires during a run:
+            # every message takes the same path (assigned, relayed) whenever the bench runs
+            "schedule": {"weekly": every_day},
+            "presence": {"idle_offline": 0},
+            "sla": {"first_response": "1d", "escalate_after": 0},
+        }
+
+
+@dataclass
+class Callbacks:
+    """Safe-mode WeChat callbacks, encrypted and signed with wechatpy ahead of time."""
+
+    tag: str
+    items: list[tuple[str, bytes]]  # (path?query, encrypted body)
+    per_customer: int
+
+    @classmethod
+    def build(cls, emu: Emulators, tag: str, n: int, per_customer: int, first_msg_id: int) -> Callbacks:
+        pusher = emu.pusher()
+        items = []
+        for i in range(n):
+            xml = pusher.text_xml(customer_of(tag, i, per_customer), TEXT.format(tag=tag, i=i), first_msg_id + i)
+            query, body = pusher.signed(xml)
+            items.append((f"/wechat/mp?{urlencode(query)}", body))
+        return cls(tag, items, per_customer)
+
+    def requests(self, ports: list[int]) -> list[Request]:
+        """Request i goes to ports[i % len(ports)] (a round-robin balancer in front of kefu)."""
+        headers = {"Content-Type": "text/xml"}
+        out = []
+        for i, (path, body) in enumerate(self.items):
+            port = ports[i % len(ports)]
+            out.append((port, request_bytes(port, path, body, headers)))
+        return out
+
+
+def customer_of(tag: str, i: int, per_customer: int, block: int = 256) -> str:
+    """Message i's customer: within each block of 256 messages, block/per_customer customers
+    take turns, so any first n messages come from about n/per_customer customers and one
+    customer's messages are spread out rather than back to back."""
+    width = max(1, block // per_customer)
+    return f"o_{tag}_{(i // block) * width + i % width:06d}"
+
+
+# -- storage ---------------------------------------------------------------------------
+
+
+@dataclass
+class EnginePair:
+    """A bus + storage pair; `fresh()` gives new, empty URLs for one kefu instance."""
+
+    name: str
+    workdir: Path
+    pg_url: str = ""  # the bench's own PostgreSQL database (redis+postgres only)
+    redis_db: int = 14
+    prefixes: list[str] = field(default_factory=list)
+    _n: int = 0
+
+    @property
+    def durable(self) -> str:
+        if self.name == "memory+sqlite":
+            return "no: accepted messages wait in an in-process queue until handled (lost if kefu dies)"
+        return "yes: XADD to a Redis Stream before the 200 (Redis itself without fsync is as the server is set up)"
+
+    async def fresh(self) -> tuple[str, str]:
+        """(bus, storage) URLs for a new kefu instance, with empty storage."""
+        self._n += 1
+        if self.name == "memory+sqlite":
+            db = self.workdir / f"kefu-{self._n}.db"
+            for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                path.unlink(missing_ok=True)
+            return "memory://", f"sqlite:///{db}"
+        prefix = f"bench-{uuid.uuid4().hex[:10]}:"
+        self.prefixes.append(prefix)
+        await reset_pg(self.pg_url)
+        return f"redis://127.0.0.1:6379/{self.redis_db}?prefix={prefix}", self.pg_url
+
+    async def cleanup_redis(self) -> None:
+        """Delete every key this bench created (by its prefixes)."""
+        if not self.prefixes:
+            return
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url(f"redis://127.0.0.1:6379/{self.redis_db}", socket_timeout=10)
+        try:
+            for prefix in self.prefixes:
+                async for batch in _scan_batches(r, f"{prefix}*"):
+                    await r.delete(*batch)
+        finally:
+            await r.aclose()
+        self.prefixes.clear()
+
+
+async def _scan_batches(r: Any, pattern: str, size: int = 500) -> Any:
+    batch: list[bytes] = []
+    async for key in r.scan_iter(match=pattern, count=size):
+        batch.append(key)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+async def create_pg_database() -> str:
+    import asyncpg
+
+    name = f"kefu_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(PG_ADMIN, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def pg_activity(url: str) -> dict[str, int] | None:
+    """Transactions (committed + rolled back) and sessions so far in this PostgreSQL database; None for SQLite."""
+    if not url.startswith("postgresql://"):
+        return None
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"), timeout=10)
+    try:
+        row = await conn.fetchrow(
+            "SELECT xact_commit + xact_rollback AS transactions, sessions FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return {"transactions": int(row["transactions"]), "sessions": int(row["sessions"])}
+
+
+async def reset_pg(url: str) -> None:
+    from bot.storage import Store, metadata
+
+    store = Store(url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+    finally:
+        await store.close()
+
+
+async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> float:
+    """Insert n open conversations, held by the agents in turn, as a long-running desk has; seconds taken."""
+    from sqlalchemy import insert
+
+    from bot.storage import Store, conversations
+
+    started = time.monotonic()
+    store = Store(storage)
+    now, names, rnd = time.time(), list(AGENTS), random.Random(n)
+    try:
+        await store.create_tables()
+        for start in range(0, n, chunk):
+            rows = []
+            for i in range(start, min(n, start + chunk)):
+                created = now - rnd.uniform(60, 30 * 86400)
+                rows.append(
+                    {
+                        "account": "mp",
+                        "customer": f"o_seed_{i:07d}",
+                        "customer_name": f"客户{i % 10000:04d}",
+                        "status": "open",
+                        "agent": names[i % len(names)],
+                        "created_at": created,
+                        "last_message_at": created + 30,
+                        "category": "",
+                    }
+                )
+            async with store.engine.begin() as conn:
+                await conn.execute(insert(conversations), rows)
+    finally:
+        await store.close()
+    return time.monotonic() - started
+
+
+async def transcript_counts(storage: str, tag: str = "bench") -> dict[str, int]:
+    """What the transcript holds for the measured messages: logged inbound, relays logged as sent."""
+    from sqlalchemy import text
+
+    from bot.storage import Store
+
+    store = Store(storage)
+    try:
+        async with store.engine.connect() as conn:
+            inbound = (
+                await conn.execute(
+                    text("SELECT count(*) FROM messages WHERE direction = 'in' AND text LIKE :p"), {"p": f"{tag}-%"}
+                )
+            ).scalar()
+            relays = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM messages WHERE direction = 'out' AND purpose = 'relay' "
+                        "AND status = 'sent' AND text LIKE :p"
+                    ),
+                    {"p": f"%{tag}-%"},
+                )
+            ).scalar()
+            greetings = (
+                await conn.execute(text("SELECT count(*) FROM messages WHERE purpose = 'greeting' AND status = 'sent'"))
+            ).scalar()
+    finally:
+        await store.close()
+    return {
+        "inbound_logged": int(inbound or 0),
+        "relays_logged_sent": int(relays or 0),
+        "greetings_sent": int(greetings or 0),
+    }
+
+
+# -- kefu processes --------------------------------------------------------------------
+
+
+async def start_kefu(
+    emu: Emulators,
+    *,
+    name: str,
+    port: int,
+    bus: str,
+    storage: str,
+    core: int | None,
+    workdir: Path,
+    log_level: str,
+    src: Path = ROOT,
+) -> Child:
+    """`python -m bot.cli run --config FILE`, exactly as an admin runs kefu, under taskset.
+
+    `src` is the source tree kefu runs from (its directory comes first on sys.path).
+    """
+    cfg_path = workdir / f"{name}.yaml"
+    cfg = emu.kefu_config(port, storage, bus, log_level)
+    cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    argv = [sys.executable, "-m", "bot.cli", "run", "--config", str(cfg_path)]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return await start_child(name, argv, port=port, core=core, log_path=workdir / f"{name}.log", cwd=src, env=env)
+
+
+async def export_rev(rev: str, dest: Path) -> str:
+    """Extract the committed tree `rev` (git archive) into dest; its full commit hash."""
+    commit = (await _git("rev-parse", "--verify", f"{rev}^{{commit}}")).strip()
+    archive = await _git_bytes("archive", "--format=tar", commit)
+    await asyncio.to_thread(_untar, archive, dest)
+    return commit
+
+
+def _untar(data: bytes, dest: Path) -> None:
+    import io
+    import tarfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+async def _git(*args: str) -> str:
+    return (await _git_bytes(*args)).decode()
+
+
+async def _git_bytes(*args: str) -> bytes:
+    proc = await asyncio.create_subprocess_exec(
+        "git", *args, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"git {' '.join(args)} timed out") from None
+    if proc.returncode:
+        raise RuntimeError(f"git {' '.join(args)}: {err.decode(errors='replace').strip()}")
+    return out
+
+
+async def agents_online(emu: Emulators, port: int, timeout: float = 20.0) -> None:
+    """Each agent writes 上线 to the WeCom app; wait until kefu has told them they are online."""
+    pusher = emu.desk_pusher(port)
+    for k, user_id in enumerate(AGENTS.values()):
+        query, body = pusher.signed(pusher.text_xml(user_id, "上线", 990_000_000 + k))
+        path = f"/wecom/desk?{urlencode(query)}"
+        status, answer = await one_request(port, request_bytes(port, path, body, {"Content-Type": "text/xml"}))
+        if status != 200:
+            raise RuntimeError(f"agent {user_id} could not go online: HTTP {status} {answer[:200]!r}")
+    end = time.monotonic() + timeout
+    while emu.wecom.notices("您已上线") < len(AGENTS):
+        if time.monotonic() > end:
+            raise RuntimeError("kefu did not confirm the agents online in time")
+        await asyncio.sleep(0.05)
