@@ -58,7 +58,11 @@ class Runtime:
             import redis.asyncio as aioredis
 
             url, prefix = _redis_url(config.bus)
-            self.redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+            # a blocking pool waits for a free connection under load instead of failing the callback
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=200, timeout=5, socket_timeout=5, socket_connect_timeout=3
+            )
+            self.redis = aioredis.Redis(connection_pool=pool)
             self.bus, self.state = RedisBus(self.redis, prefix=prefix), RedisState(self.redis, prefix=prefix)
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts

@@ -62,6 +62,10 @@ conversations = Table(
         sqlite_where=text("status = 'open'"),
         postgresql_where=text("status = 'open'"),
     ),
+    # a customer's earlier conversations (last agent, pending survey) and each agent's load,
+    # without scanning the table as it grows
+    Index("ix_conversation_customer", "account", "customer", "id"),
+    Index("ix_conversation_status_agent", "status", "agent"),
 )
 
 # The transcript: every inbound message and every outbound delivery, with its result.
@@ -155,7 +159,10 @@ _CONV_FIELDS = (
 class Store:
     def __init__(self, url: str):
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        # a pool as large as the bus's consumers plus the webhooks, so no message waits for a
+        # connection or opens a new one; connections are recycled rather than pinged on every use
+        pool = {} if self.url.startswith("sqlite") else {"pool_size": 24, "max_overflow": 16, "pool_recycle": 1800}
+        self.engine: AsyncEngine = create_async_engine(self.url, **pool)
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
@@ -575,10 +582,7 @@ class Store:
             return (await conn.execute(select(kv.c.value).where(kv.c.key == key))).scalar()
 
     async def set_value(self, key: str, value: str, now: float) -> None:
-        async with self.engine.begin() as conn:
-            res = await conn.execute(update(kv).where(kv.c.key == key).values(value=value, updated_at=now))
-            if res.rowcount == 0:
-                await conn.execute(insert(kv).values(key=key, value=value, updated_at=now))
+        await self._upsert(kv, kv.c.key, key, {"value": value, "updated_at": now})
 
     # -- agents --------------------------------------------------------------------
 
@@ -588,16 +592,23 @@ class Store:
             return (await conn.execute(q)).scalar()
 
     async def set_current(self, agent: str, conversation_id: int, now: float) -> None:
-        async with self.engine.begin() as conn:
-            res = await conn.execute(
-                update(agent_state)
-                .where(agent_state.c.agent == agent)
-                .values(conversation_id=conversation_id, updated_at=now)
-            )
-            if res.rowcount == 0:
-                await conn.execute(
-                    insert(agent_state).values(agent=agent, conversation_id=conversation_id, updated_at=now)
-                )
+        await self._upsert(
+            agent_state, agent_state.c.agent, agent, {"conversation_id": conversation_id, "updated_at": now}
+        )
+
+    async def _upsert(self, table: Table, key_col: Any, key: str, values: dict[str, Any]) -> None:
+        """Update the row, or insert it; two writers at once must not fail (the loser updates)."""
+        for _ in range(3):
+            async with self.engine.begin() as conn:
+                res = await conn.execute(update(table).where(key_col == key).values(**values))
+                if res.rowcount:
+                    return
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(insert(table).values({key_col.name: key, **values}))
+                return
+            except IntegrityError:
+                continue  # the other writer inserted first: update its row
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -163,3 +163,18 @@ async def test_two_processes_split_the_partitions_and_take_over_a_dead_ones_work
 
 async def _noop(*args, **kwargs) -> None:
     return None
+
+
+async def test_two_first_assignments_of_one_agent_at_once_do_not_fail(engines):
+    """set_current is an upsert: the race the benchmark found lost a relay on PostgreSQL."""
+    from bot.storage import Store
+
+    store = Store(engines[1])
+    await store.create_tables()
+    try:
+        await asyncio.gather(*(store.set_current("小李", n, float(n)) for n in range(1, 9)))
+        assert await store.current_of("小李") in range(1, 9)
+        await asyncio.gather(*(store.set_value("cursor", str(n), 0.0) for n in range(5)))
+        assert await store.get_value("cursor") in {str(n) for n in range(5)}
+    finally:
+        await store.close()
