@@ -2,10 +2,10 @@
 callback URL.
 
 From the SDK we use the credential, the frame classes, the handler classes (an ack is built after
-`process` returns) and the connection request. Its `start()` loop is replaced, because it calls the
+`process` returns) and the connection request's shape. Its `start()` loop is replaced, because it calls the
 blocking `requests` on the event loop without a timeout, reads the endpoint from a class attribute
 fixed at import (DINGTALK_OPENAPI_ENDPOINT), sleeps fixed times between attempts, leaves its tasks
-unreferenced and cannot be stopped. Ours: the connection request in a thread, a per-instance endpoint,
+unreferenced and cannot be stopped. Ours: the connection request on aiohttp with a timeout, a per-instance endpoint,
 exponential backoff with jitter, frames handled in order on the read loop, and `stop()`.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote_plus
 
-import requests
+import aiohttp
 import websockets
 from dingtalk_stream import (
     AckMessage,
@@ -87,8 +87,8 @@ class StreamClient(DingTalkStreamClient):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def open_connection(self) -> dict[str, Any]:
-        """Ask for an endpoint and ticket. Blocking (requests, as the SDK): run it in a thread."""
+    async def open_connection_async(self) -> dict[str, Any]:
+        """Ask for an endpoint and ticket (the SDK does this with blocking `requests`; here aiohttp)."""
         topics = [{"type": "EVENT", "topic": "*"}] if self._is_event_required else []
         topics += [{"type": "CALLBACK", "topic": t} for t in self.callback_handler_map]
         body = {
@@ -96,19 +96,23 @@ class StreamClient(DingTalkStreamClient):
             "clientSecret": self.credential.client_secret,
             "subscriptions": topics,
             "ua": f"dingtalk-sdk-python/v{VERSION_STRING}-union",
-            "localIp": self.get_host_ip(),
+            "localIp": await asyncio.to_thread(self.get_host_ip),  # a socket call: off the loop
         }
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"DingTalkStream/1.0 SDK/{VERSION_STRING} Python/{platform.python_version()} (kefu)",
         }
-        resp = requests.post(
-            self.open_connection_api, data=json.dumps(body), headers=headers, timeout=self.open_timeout
-        )
-        if resp.status_code >= 400:
-            raise ConnectionError(f"HTTP {resp.status_code} opening the connection: {resp.text[:200]}")
-        data = resp.json()
+        timeout = aiohttp.ClientTimeout(total=self.open_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.post(self.open_connection_api, data=json.dumps(body), headers=headers) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise ConnectionError(f"HTTP {resp.status} opening the connection: {text[:200]}")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ConnectionError("the connection answer is not JSON") from None
         if not isinstance(data, dict) or not data.get("endpoint") or not data.get("ticket"):
             raise ConnectionError("the connection answer has no endpoint and ticket")
         return data
@@ -133,7 +137,7 @@ class StreamClient(DingTalkStreamClient):
         failures = 0
         while not self._stopping:
             try:
-                conn = await asyncio.to_thread(self.open_connection)
+                conn = await self.open_connection_async()
                 uri = f"{conn['endpoint']}?ticket={quote_plus(str(conn['ticket']))}"
                 async with websockets.connect(
                     uri, open_timeout=self.open_timeout, ping_interval=self.ping_interval, close_timeout=2
