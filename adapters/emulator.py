@@ -119,6 +119,13 @@ class Emulator(ABC):
         self.tokens.add(token)
         return token
 
+    async def take(self, request: web.Request) -> tuple[Call, web.Response | None]:
+        """Record an authenticated API call; the answer it gets instead (bad token, injected fault), if any."""
+        call = await self.record(request)
+        if (bad := self.check_token(request, call)) is not None:
+            return call, bad
+        return call, await self.fault(call)
+
     def check_token(self, request: web.Request, call: Call) -> web.Response | None:
         token = request.query.get("access_token", "")
         if not token:

@@ -71,11 +71,9 @@ class WeChatEmulator(Emulator):
         return web.json_response({"access_token": self.issue_token(), "expires_in": 7200})
 
     async def cs_send(self, request: web.Request) -> web.Response:
-        call = await self.record(request)
-        if (bad := self.check_token(request, call)) is not None:
-            return bad
-        if (f := await self.fault(call)) is not None:
-            return f
+        call, answer = await self.take(request)
+        if answer is not None:
+            return answer
         body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
         msgtype = body.get("msgtype")
         if not body.get("touser"):

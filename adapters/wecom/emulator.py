@@ -16,14 +16,35 @@ from wechatpy.work.crypto import WeChatCrypto
 
 from adapters.emulator import Emulator
 
-__all__ = ["WeComEmulator", "WeComPusher", "APP_SEND", "ROBOT_SEND", "APPCHAT_SEND"]
+__all__ = ["WeComEmulator", "WeComGettoken", "WeComPusher", "APP_SEND", "ROBOT_SEND", "APPCHAT_SEND"]
 
 APP_SEND = "/cgi-bin/message/send"
 ROBOT_SEND = "/cgi-bin/webhook/send"
 APPCHAT_SEND = "/cgi-bin/appchat/send"
 
 
-class WeComEmulator(Emulator):
+class WeComGettoken:
+    """WeCom's token endpoint, for emulators with `corp_id` and `secret` (an app, 微信客服)."""
+
+    corp_id: str
+    secret: str
+    record: Any
+    fault: Any
+    refuse: Any
+    issue_token: Any
+
+    async def gettoken(self, request: web.Request) -> web.Response:
+        call = await self.record(request)
+        if (f := await self.fault(call)) is not None:
+            return f
+        if request.query.get("corpid") != self.corp_id:
+            return self.refuse(call, 40013, "invalid corpid")
+        if request.query.get("corpsecret") != self.secret:
+            return self.refuse(call, 40001, "invalid credential")
+        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.issue_token(), "expires_in": 7200})
+
+
+class WeComEmulator(WeComGettoken, Emulator):
     name = "wecom"
 
     def __init__(
@@ -59,22 +80,10 @@ class WeComEmulator(Emulator):
             if user_id in str(c.body.get("touser", "")).split("|") and c.body.get("msgtype") == "text"
         ]
 
-    async def gettoken(self, request: web.Request) -> web.Response:
-        call = await self.record(request)
-        if (f := await self.fault(call)) is not None:
-            return f
-        if request.query.get("corpid") != self.corp_id:
-            return self.refuse(call, 40013, "invalid corpid")
-        if request.query.get("corpsecret") != self.secret:
-            return self.refuse(call, 40001, "invalid credential")
-        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.issue_token(), "expires_in": 7200})
-
     async def message_send(self, request: web.Request) -> web.Response:
-        call = await self.record(request)
-        if (bad := self.check_token(request, call)) is not None:
-            return bad
-        if (f := await self.fault(call)) is not None:
-            return f
+        call, answer = await self.take(request)
+        if answer is not None:
+            return answer
         body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
         if body.get("agentid") != self.agent_id:
             return self.refuse(call, 40056, "invalid agentid")
@@ -91,11 +100,9 @@ class WeComEmulator(Emulator):
         return self.ok(**extra)
 
     async def appchat_send(self, request: web.Request) -> web.Response:
-        call = await self.record(request)
-        if (bad := self.check_token(request, call)) is not None:
-            return bad
-        if (f := await self.fault(call)) is not None:
-            return f
+        call, answer = await self.take(request)
+        if answer is not None:
+            return answer
         if call.body.get("chatid") not in self.chats:
             return self.refuse(call, 86003, "chat not exists")
         return self.ok()

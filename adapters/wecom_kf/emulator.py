@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.emulator import Call, Emulator
-from adapters.wecom.emulator import WeComPusher
+from adapters.emulator import Emulator
+from adapters.wecom.emulator import WeComGettoken, WeComPusher
 
 __all__ = ["WeComKfEmulator", "WeComKfPusher", "SYNC", "SEND", "SEND_ON_EVENT", "STATE_GET", "STATE_TRANS"]
 
@@ -31,7 +31,7 @@ BAD_KFID, BAD_TOKEN, BAD_CURSOR = 95000, 95007, 95008  # the emulator's choice f
 NOT_SERVICER, BAD_TRANSITION = 95014, 95016
 
 
-class WeComKfEmulator(Emulator):
+class WeComKfEmulator(WeComGettoken, Emulator):
     name = "wecom_kf"
 
     def __init__(
@@ -143,24 +143,8 @@ class WeComKfEmulator(Emulator):
 
     # -- the API ---------------------------------------------------------------------
 
-    async def _api(self, request: web.Request) -> tuple[Call, web.Response | None]:
-        call = await self.record(request)
-        if (bad := self.check_token(request, call)) is not None:
-            return call, bad
-        return call, await self.fault(call)
-
-    async def gettoken(self, request: web.Request) -> web.Response:
-        call = await self.record(request)
-        if (f := await self.fault(call)) is not None:
-            return f
-        if request.query.get("corpid") != self.corp_id:
-            return self.refuse(call, 40013, "invalid corpid")
-        if request.query.get("corpsecret") != self.secret:
-            return self.refuse(call, 40001, "invalid credential")
-        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.issue_token(), "expires_in": 7200})
-
     async def sync_msg(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         body = call.body if isinstance(call.body, dict) else {}
@@ -180,7 +164,7 @@ class WeComKfEmulator(Emulator):
         return self.ok(next_cursor=nxt, has_more=int(start + len(page) < len(self.queue)), msg_list=page)
 
     async def send_msg(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         body = call.body if isinstance(call.body, dict) else {}
@@ -195,7 +179,7 @@ class WeComKfEmulator(Emulator):
         return self.ok(msgid=self._next_id("kfsent"))
 
     async def send_msg_on_event(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         code = str((call.body or {}).get("code") or "")
@@ -206,7 +190,7 @@ class WeComKfEmulator(Emulator):
         return self.ok(msgid=self._next_id("kfwelcome"))
 
     async def state_get(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         state, servicer = self.states.get(str((call.body or {}).get("external_userid")), (0, ""))
@@ -216,7 +200,7 @@ class WeComKfEmulator(Emulator):
         return self.ok(**extra)
 
     async def state_trans(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         body = call.body if isinstance(call.body, dict) else {}
@@ -234,7 +218,7 @@ class WeComKfEmulator(Emulator):
         return self.ok()
 
     async def batchget(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         users = [str(u) for u in (call.body or {}).get("external_userid_list") or []]
@@ -244,7 +228,7 @@ class WeComKfEmulator(Emulator):
         return self.ok(customer_list=known, invalid_external_userid=[u for u in users if u not in self.nicknames])
 
     async def media_upload(self, request: web.Request) -> web.Response:
-        call, bad = await self._api(request)
+        call, bad = await self.take(request)
         if bad is not None:
             return bad
         media_id = f"kf-media-{len(self.media) + 1}"
