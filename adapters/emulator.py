@@ -26,6 +26,8 @@ class Call:
     body: Any  # parsed JSON, or the form's field names, or raw bytes
     at: float = field(default_factory=time.time)
     errcode: int = 0  # what the emulator answered: 0 accepted, else the errcode or HTTP status
+    duplicate: bool = False  # answered ok, but dropped by the platform's duplicate check
+    late: float = 0.0  # the answer was held back this long after the call was carried out
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Fault:
     status: int | None = None  # answer this HTTP status
     delay: float = 0.0  # wait this long first (a timeout, if long enough)
     times: int = 1
+    late: float = 0.0  # carry the call out, then hold the answer back this long (accepted, answer lost)
 
 
 class Emulator(ABC):
@@ -53,10 +56,17 @@ class Emulator(ABC):
     # -- test controls -------------------------------------------------------------
 
     def fail(
-        self, path: str, errcode: int | None = None, *, status: int | None = None, delay: float = 0.0, times: int = 1
+        self,
+        path: str,
+        errcode: int | None = None,
+        *,
+        status: int | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+        late: float = 0.0,
     ) -> None:
         """The next `times` calls to `path` answer with this fault."""
-        self.faults.setdefault(path, []).append(Fault(errcode, status, delay, times))
+        self.faults.setdefault(path, []).append(Fault(errcode, status, delay, times, late))
 
     def forget(self) -> None:
         """Drop the recorded calls (a test's set-up is done; what follows is what it checks)."""
@@ -67,8 +77,8 @@ class Emulator(ABC):
         self.tokens.clear()
 
     def sent(self, path: str, accepted: bool = True) -> list[Call]:
-        """Calls to `path`; only those the platform accepted unless accepted=False."""
-        return [c for c in self.calls if c.path == path and (c.errcode == 0 or not accepted)]
+        """Calls to `path`; only those the platform accepted (and delivered) unless accepted=False."""
+        return [c for c in self.calls if c.path == path and ((c.errcode == 0 and not c.duplicate) or not accepted)]
 
     async def wait_for(self, path: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until `path` has been called `count` times; the calls."""
@@ -96,7 +106,7 @@ class Emulator(ABC):
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         if self._runner is not None:
             return self.base_url  # already serving (a test may start it early to learn its URL)
-        app = web.Application()
+        app = web.Application(middlewares=[_late_answers])
         self.setup(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -147,6 +157,7 @@ class Emulator(ABC):
             except ValueError:
                 body = raw
         call = Call(request.method, request.path, dict(request.query), body)
+        request["call"] = call
         self.calls.append(call)
         self._changed.set()
         return call
@@ -162,6 +173,7 @@ class Emulator(ABC):
             queue.pop(0)
         if f.delay:
             await asyncio.sleep(f.delay)
+        call.late = f.late
         if f.status:
             call.errcode = f.status
             return web.Response(status=f.status, text="emulated failure")
@@ -180,3 +192,13 @@ class Emulator(ABC):
     @staticmethod
     def ok(**extra: Any) -> web.Response:
         return web.json_response({"errcode": 0, "errmsg": "ok", **extra})
+
+
+@web.middleware
+async def _late_answers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A call carried out whose answer is held back (`fail(..., late=s)`): the caller times out."""
+    response = await handler(request)
+    call = request.get("call")
+    if call is not None and call.late:
+        await asyncio.sleep(call.late)
+    return response

@@ -14,13 +14,18 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from bot.errors import PlatformError, TransientError
+from bot.errors import PlatformError, RateLimited, TransientError, Unreachable
 from bot.state import State
 
-__all__ = ["TokenClient", "CgiMedia", "TOKEN_INVALID", "BUSY"]
+__all__ = ["TokenClient", "CgiMedia", "TOKEN_INVALID", "BUSY", "RATE_LIMITED", "UNREACHABLE"]
 
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid, not a token, expired: refresh once and retry
 BUSY = {-1}  # "system busy, try later"
+RATE_LIMITED = {45009, 45033}  # API call frequency / concurrent-call limit: wait, then send
+UNREACHABLE = {  # nothing more can go to this customer until they write again
+    45015: "客户超过 48 小时未互动,公众号不能再发消息,请等客户再次来信 (reply window closed)",
+    45047: "客服消息条数已用完,请等客户再次来信 (send quota used)",
+}
 
 
 class TokenClient(ABC):
@@ -104,6 +109,10 @@ class TokenClient(ABC):
                 continue
             if code in BUSY:
                 raise TransientError(f"{self.platform}: system busy ({code}) on {path}")
+            if code in RATE_LIMITED:
+                raise RateLimited(f"{self.platform}: rate limited ({code}) on {path}")
+            if code in UNREACHABLE and self.platform == "wechat":
+                raise Unreachable(code, UNREACHABLE[code], platform=self.platform)
             raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
         raise AssertionError("unreachable")
 

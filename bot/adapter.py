@@ -54,8 +54,14 @@ class Adapter(ABC):
     async def send(self, delivery: Delivery) -> str:
         """Perform one delivery; return the platform's id for it ('' if it gives none).
 
-        Raise PlatformError for a refusal, TransientError for what is worth retrying.
+        Raise PlatformError for a refusal, Unreachable when the platform takes nothing for this
+        customer until they write again, RateLimited for a rate limit, TransientError for what
+        is worth retrying. With `delivery.resend`, use the platform's duplicate check if it has one.
         """
+
+    def dedupes(self, delivery: Delivery) -> bool:
+        """Does the platform drop this delivery if it already has it (so an uncertain send may be repeated)?"""
+        return False
 
     async def display_name(self, user_id: str) -> str:
         """A person's name as the platform knows it; '' when it will not say."""

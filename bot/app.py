@@ -80,9 +80,12 @@ class Runtime:
 
     async def start(self, serve: bool = True) -> None:
         await self.store.create_tables()
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
+        timeout = self.config.server.api_timeout
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=min(3, timeout)))
         for adapter in self.adapters.values():
             await adapter.start()
+        if isinstance(self.bus, MemoryBus):
+            await self._resume_deliveries()
         self.bus.subscribe(INBOUND, self.worker.handle)
         self.bus.subscribe(OUTBOUND, self.sender.handle)
         await self.bus.start()
@@ -169,20 +172,11 @@ class Runtime:
         taken = 0
         for msg in messages:
             msg.received_at = self.clock.now()
-            key = f"seen:{msg.account}:{msg.external_id}"
-            try:
-                first = await self.state.add(key, DEDUPE_TTL)
-            except Exception as e:
-                raise BusUnavailable(f"state: {e}") from e
-            if not first:
+            mark = f"seen:{msg.account}:{msg.external_id}"
+            if not await self.bus.publish_once(INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict(), mark, DEDUPE_TTL):
                 logger.info("{}: platform retry of {} dropped", msg.account, msg.external_id)
                 self.metrics.duplicates.labels(msg.account).inc()
                 continue
-            try:
-                await self.bus.publish(INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict())
-            except BusUnavailable:
-                await _forget(self.state, key)
-                raise
             self.metrics.messages_in.labels(self.config.account(msg.account).platform, msg.account).inc()
             taken += 1
         return taken
@@ -225,23 +219,18 @@ class Runtime:
         """Send again the failed deliveries `kefu deadletters --retry` marked."""
         rows = await self.store.take_retries()
         for row in rows:
-            extra = json.loads(row["data"] or "{}")
-            d = Delivery(
-                id=row["uid"],
-                account=row["account"],
-                to=row["party"],
-                text=row["text"],
-                kind=row["kind"],
-                media=extra.get("media", ""),
-                media_from=extra.get("media_from", ""),
-                chat=bool(extra.get("chat")),
-                group=extra.get("group", ""),
-                agent=extra.get("agent", ""),
-                conversation_id=row["conversation_id"],
-                purpose=row["purpose"],
-            )
+            d = _delivery(row)
             await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
         return len(rows)
+
+    async def _resume_deliveries(self) -> None:
+        """In-process bus: what was queued or being sent when kefu stopped lives on only in storage."""
+        rows = await self.store.unfinished_deliveries()
+        for row in rows:
+            d = _delivery(row)
+            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
+        if rows:
+            logger.info("{} deliveries left unfinished by the last run are queued again", len(rows))
 
     async def tick(self) -> None:
         """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""
@@ -268,11 +257,23 @@ class Runtime:
         await self.bus.drain(timeout)
 
 
-async def _forget(state: State, key: str) -> None:
-    try:
-        await state.delete(key)
-    except Exception:
-        logger.warning("could not clear dedupe key {}; a retry may be dropped", key)
+def _delivery(row: dict[str, Any]) -> Delivery:
+    """A delivery rebuilt from its transcript row."""
+    extra = json.loads(row["data"] or "{}")
+    return Delivery(
+        id=row["uid"],
+        account=row["account"],
+        to=row["party"],
+        text=row["text"],
+        kind=row["kind"],
+        media=extra.get("media", ""),
+        media_from=extra.get("media_from", ""),
+        chat=bool(extra.get("chat")),
+        group=extra.get("group", ""),
+        agent=extra.get("agent", ""),
+        conversation_id=row["conversation_id"],
+        purpose=row["purpose"],
+    )
 
 
 @web.middleware

@@ -15,9 +15,12 @@ from typing import Any
 
 from loguru import logger
 
+from bot.errors import is_outage
+
 __all__ = ["Bus", "MemoryBus", "RedisBus", "Handler", "partition_of", "make_bus"]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Keeper = Callable[[], Awaitable[bool]]
 PARTITIONS = 8
 
 
@@ -34,6 +37,7 @@ class Bus(ABC):
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
+        self._marks: dict[str, float] = {}  # publish_once marks of this process -> expiry
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -41,6 +45,22 @@ class Bus(ABC):
     @abstractmethod
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         """Store the payload durably (as the engine allows) or raise BusUnavailable."""
+
+    async def publish_once(self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float) -> bool:
+        """Publish unless `mark` was set within `ttl` seconds (a platform retry); False if it was.
+
+        Marking and publishing are one step: a crash between them cannot leave a message marked
+        as seen but never stored, which would make the platform's retry look like a duplicate.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._marks.get(mark, 0.0) > now:
+            return False
+        await self.publish(topic, key, payload)
+        self._marks[mark] = now + ttl
+        if len(self._marks) > 100_000:
+            self._marks = {k: t for k, t in self._marks.items() if t > now}
+        return True
 
     @abstractmethod
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None: ...
@@ -57,11 +77,31 @@ class Bus(ABC):
         if not task.cancelled() and task.exception() and not self._stopping.is_set():
             logger.opt(exception=task.exception()).error("bus consumer {} died", task.get_name())
 
-    async def _handle(self, topic: str, handler: Handler, payload: dict[str, Any]) -> None:
-        try:
-            await handler(payload)
-        except Exception:  # a bad message must not kill the partition's consumer
-            logger.exception("handler for {} failed on one message; it is skipped", topic)
+    async def _handle(
+        self, topic: str, handler: Handler, payload: dict[str, Any], still_ours: Keeper | None = None
+    ) -> bool:
+        """Handle one message; False if it must stay on the bus (unfinished: to be handled again).
+
+        A bad message is logged and skipped, so it cannot block the partition. Redis or the
+        database being down is waited out, the same message tried again with backoff: handling
+        is resumable, so nothing is lost and nothing done twice.
+        """
+        delay = 0.2
+        while True:
+            try:
+                await handler(payload)
+                return True
+            except Exception as e:
+                if not is_outage(e):
+                    logger.exception("handler for {} failed on one message; it is skipped", topic)
+                    return True
+                logger.warning("{}: storage or bus unreachable ({}); the message is tried again in {:.1f}s", topic, e, delay)
+            if self._stopping.is_set():
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if still_ours is not None and not await still_ours():
+                return False  # another process took the partition over; it will handle the message
 
     @abstractmethod
     async def pending(self, topic: str) -> int:

@@ -230,6 +230,7 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_timeout: Duration = 10.0  # a platform API call taking longer counts as failed (and is retried)
 
 
 class ScheduleConfig(_Strict):

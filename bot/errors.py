@@ -9,7 +9,10 @@ __all__ = [
     "SignatureError",
     "PlatformError",
     "TransientError",
+    "RateLimited",
+    "Unreachable",
     "BusUnavailable",
+    "is_outage",
 ]
 
 
@@ -51,5 +54,34 @@ class TransientError(KefuError):
     """A failure worth retrying: network error, timeout, 5xx, 'system busy'."""
 
 
+class RateLimited(TransientError):
+    """The platform's rate limit (45009, DingTalk 130101): wait longer, then try again; never drop."""
+
+
+class Unreachable(PlatformError):
+    """The platform takes no more messages for this customer for now (48 h window closed, quota
+    used): the conversation is marked and the agent told; retrying will not help until they write."""
+
+    def __str__(self) -> str:
+        return f"{self.errmsg} ({self.platform} errcode {self.errcode})" if self.errcode else self.errmsg
+
+
 class BusUnavailable(KefuError):
     """The bus could not take a message; the webhook must answer an error so the platform retries."""
+
+
+def is_outage(e: BaseException) -> bool:
+    """Is this Redis or the database being unreachable (worth waiting for), not a bad message?"""
+    import redis.exceptions as rex
+    import sqlalchemy.exc as sax
+
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, BusUnavailable | rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(e, sax.OperationalError | sax.InterfaceError) or getattr(e, "connection_invalidated", False):
+            return True
+        if type(e).__module__.startswith("asyncpg") and "Connection" in type(e).__name__:
+            return True
+        e, seen = e.__cause__, seen + 1  # type: ignore[assignment]
+    return False

@@ -84,6 +84,7 @@ class Delivery:
     receipt: bool = False  # also tell that agent which ticket it reached
     id: str = field(default_factory=new_id)
     attempt: int = 0
+    resend: bool = False  # the platform may already have it: use its duplicate check where it has one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +116,8 @@ class Conversation:
     survey_sent_at: float | None = None
     rating: int | None = None  # 1-5
     rating_text: str | None = None  # the answer as given; "" when they did not rate
+    unreachable: str = ""  # why the platform takes no messages for them now (48 h passed, quota used)
+    opened_by: str = ""  # the id of the message that opened it
 
     @property
     def ticket(self) -> int:

@@ -27,6 +27,14 @@ from bot.errors import BusUnavailable
 __all__ = ["RedisBus"]
 
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_ONCE = (
+    "if redis.call('set', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then "
+    "redis.call('xadd', KEYS[2], '*', 'd', ARGV[2]) return 1 end return 0"
+)
+_ACQUIRE = (
+    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -43,6 +51,7 @@ class RedisBus(Bus):
         self._owned: dict[str, set[int]] = {}
         self._alive = 1
         self._beat: asyncio.Task[None] | None = None
+        self._once = redis.register_script(_ONCE) if redis is not None else None
 
     def _stream(self, topic: str, p: int) -> str:
         return f"{self.prefix}bus:{topic}:{p}"
@@ -59,6 +68,15 @@ class RedisBus(Bus):
         try:
             await self.redis.xadd(self._stream(topic, partition_of(key, self.partitions)), {"d": data})
         except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
+            raise BusUnavailable(f"redis: {e}") from e
+
+    async def publish_once(self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float) -> bool:
+        """The mark (a key under the prefix, as State writes them) and the entry in one script."""
+        data = json.dumps(payload, ensure_ascii=False)
+        stream = self._stream(topic, partition_of(key, self.partitions))
+        try:
+            return bool(await self._once(keys=[self.prefix + mark, stream], args=[int(ttl * 1000), data]))
+        except Exception as e:
             raise BusUnavailable(f"redis: {e}") from e
 
     # -- membership and leases -----------------------------------------------------
@@ -91,7 +109,8 @@ class RedisBus(Bus):
     async def _acquire(self, topic: str, p: int) -> bool:
         if len(self._owned.setdefault(topic, set())) >= self._share():
             return False
-        if await self.redis.set(self._lease(topic, p), self.consumer, nx=True, px=self.lease_ms):
+        # ours already (kept while Redis was briefly away): renewing it is taking it
+        if await self.redis.eval(_ACQUIRE, 1, self._lease(topic, p), self.consumer, self.lease_ms):
             self._owned[topic].add(p)
             return True
         return False
@@ -105,6 +124,13 @@ class RedisBus(Bus):
             await self.redis.eval(_RELEASE, 1, self._lease(topic, p), self.consumer)
         except Exception as e:  # it expires by itself
             logger.info("bus: lease {}:{} not released ({})", topic, p, e)
+
+    async def _still_ours(self, topic: str, p: int) -> bool:
+        """Renew the lease while a message waits for Redis or the database to come back."""
+        try:
+            return await self._renew(topic, p)
+        except Exception:
+            return True  # Redis itself is down: nobody else can take the lease either
 
     def _should_yield(self, topic: str, p: int) -> bool:
         """Another process joined: hand back the highest partitions above our share."""
@@ -167,8 +193,10 @@ class RedisBus(Bus):
                 except (TypeError, ValueError):
                     logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
                     payload = None
-                if payload is not None:
-                    await self._handle(topic, handler, payload)
+                if payload is not None and not await self._handle(
+                    topic, handler, payload, lambda: self._still_ours(topic, partition)
+                ):
+                    return  # left pending: whoever serves the partition next takes it first
                 await self._ack(stream, entry_id)
 
     async def _claim_all(self, stream: str) -> None:

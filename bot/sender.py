@@ -8,18 +8,25 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from bot.errors import PlatformError, TransientError
+from bot.errors import BusUnavailable, PlatformError, RateLimited, TransientError, Unreachable, is_outage
 from bot.model import Delivery
 
 if TYPE_CHECKING:
     from bot.app import Runtime
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "UNCERTAIN"]
+
+UNCERTAIN = (
+    "uncertain: kefu stopped while this was being sent and the platform has no duplicate check, "
+    "so it was not sent again automatically (it may have arrived); kefu deadletters --retry sends it"
+)
 
 
 class Sender:
-    attempts = 4
+    attempts = 4  # network errors, timeouts, 5xx, "system busy"
     base_delay = 0.5
+    rate_limit_waits = 8  # a rate limit is waited out longer: 2, 4, 8 ... 60 s
+    rate_limit_delay = 2.0
 
     def __init__(self, runtime: Runtime):
         self.rt = runtime
@@ -31,43 +38,120 @@ class Sender:
             logger.error("outbound payload is not a delivery; dropped: {!r}", payload)
             return
         rt = self.rt
-        if await rt.store.delivery_status(d.id) == "sent":
-            return  # already accepted by the platform: never send twice
+        before = await rt.store.claim_delivery(d.id, rt.clock.now())
+        if before in ("sent", "failed", "refused", "retry"):
+            return  # finished already (this is a replay): never send twice
         adapter = rt.adapters.get(d.account)
         if adapter is None:
-            await rt.store.finish_delivery(d.id, "failed", rt.clock.now(), error=f"no account named {d.account}")
+            await self._finish(d, "failed", error=f"no account named {d.account}")
             return
+        if before == "sending":  # cut off mid-send: the platform may have it already
+            if not adapter.dedupes(d):
+                await self._give_up(d, UNCERTAIN)
+                return
+            d.resend = True
+        if (why := await self._unreachable(d)) is not None:
+            await self._refused(d, why)
+            return
+        await self._send(adapter, d)
+
+    async def _send(self, adapter: Any, d: Delivery) -> None:
+        rt = self.rt
         error = ""
-        for attempt in range(self.attempts):
+        attempt = waits = 0
+        while attempt < self.attempts:
             try:
                 if d.kind == "image" and d.media_from and d.media_from != d.account:
                     d.media = await rt.bridge_media(d.media_from, d.media, d.account)
                     d.media_from = ""
                 external_id = await adapter.send(d)
-            except TransientError as e:
+            except RateLimited as e:  # queue behind the limit, never drop
+                waits += 1
                 error = str(e)
-                delay = self.base_delay * 2**attempt * (0.5 + random.random())
+                if waits > self.rate_limit_waits:
+                    break
+                delay = min(self.rate_limit_delay * 2 ** (waits - 1), 60.0) * (0.75 + random.random() / 2)
+                logger.warning("delivery {} to {}: {} (waiting {:.1f}s)", d.id[:8], d.account, e, delay)
+                await asyncio.sleep(delay)
+                continue
+            except TransientError as e:
+                attempt += 1
+                error = str(e)
+                d.resend = True  # a timeout may have been accepted: let the platform's duplicate check see
+                delay = self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random())
                 logger.warning("delivery {} to {}: {} (retry in {:.1f}s)", d.id[:8], d.account, e, delay)
                 await asyncio.sleep(delay)
                 continue
+            except Unreachable as e:
+                await self._refused(d, str(e))
+                return
             except PlatformError as e:
                 error = str(e)
                 break
-            except Exception as e:  # an adapter bug must not lose the result
+            except Exception as e:
+                if is_outage(e):  # our own Redis or database (a token, a pace): not sent; the bus retries
+                    await self._release(d)
+                    raise
                 logger.exception("delivery {} to {} failed unexpectedly", d.id[:8], d.account)
                 error = f"{type(e).__name__}: {e}"
                 break
-            await rt.store.finish_delivery(d.id, "sent", rt.clock.now(), external_id=external_id or None)
+            await self._finish(d, "sent", external_id=external_id or None)
             self._count(d, "sent")
             logger.info("delivered {} {} -> {}:{}", d.purpose, d.id[:8], d.account, d.to)
             if d.receipt:
                 await self._tell(d, rt.config.messages.sent_to, "")
             return
-        await rt.store.finish_delivery(d.id, "failed", rt.clock.now(), error=error)
+        await self._give_up(d, error)
+
+    async def _finish(self, d: Delivery, status: str, *, error: str = "", external_id: str | None = None) -> None:
+        """Record the outcome; once the platform has a message, the record must not be lost to an outage."""
+        delay = 0.2
+        for _ in range(60):
+            try:
+                await self.rt.store.finish_delivery(d.id, status, self.rt.clock.now(), error=error, external_id=external_id)
+                return
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                logger.warning("delivery {}: outcome {} not recorded yet ({}); retrying", d.id[:8], status, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise BusUnavailable(f"storage: the outcome of delivery {d.id} could not be recorded")
+
+    async def _release(self, d: Delivery) -> None:
+        """The send never reached the platform: back to pending, so the retry is not taken as uncertain."""
+        try:
+            await self.rt.store.finish_delivery(d.id, "pending", self.rt.clock.now())
+        except Exception as e:
+            logger.warning("delivery {}: left as sending ({}); its retry will be treated as uncertain", d.id[:8], e)
+
+    async def _give_up(self, d: Delivery, error: str) -> None:
+        await self._finish(d, "failed", error=error)
         self._count(d, "failed")
         await self._alert(d, error)
         logger.error("delivery {} {} -> {}:{} failed: {}", d.purpose, d.id[:8], d.account, d.to, error)
-        await self._tell(d, rt.config.messages.not_delivered, error)
+        await self._tell(d, self.rt.config.messages.not_delivered, error)
+
+    async def _unreachable(self, d: Delivery) -> str | None:
+        """Why the customer cannot be sent to now, if their conversation is marked so."""
+        if d.conversation_id is None or d.chat or d.group:
+            return None
+        conv = await self.rt.store.conversation(d.conversation_id)
+        if conv is None or not conv.unreachable or conv.account != d.account or conv.customer != d.to:
+            return None
+        return conv.unreachable
+
+    async def _refused(self, d: Delivery, why: str) -> None:
+        """The platform takes nothing for this customer until they write again: mark, record, tell."""
+        rt = self.rt
+        await self._finish(d, "refused", error=why)
+        self._count(d, "refused")
+        logger.warning("delivery {} {} -> {}:{} refused by the platform: {}", d.purpose, d.id[:8], d.account, d.to, why)
+        if d.conversation_id is not None and not d.chat and not d.group:
+            conv = await rt.store.conversation(d.conversation_id)
+            if conv is not None and conv.customer == d.to and conv.unreachable != why:
+                await rt.store.update_conversation(conv.id, unreachable=why)
+        await self._tell(d, rt.config.messages.not_delivered, why)
 
     async def _alert(self, d: Delivery, error: str) -> None:
         """Tell the admins' group a delivery is in the dead-letter list (at most once per alerts.every)."""

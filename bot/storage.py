@@ -53,6 +53,8 @@ conversations = Table(
     Column("survey_sent_at", Float),
     Column("rating", Integer),  # 1-5 (a 3-level answer is mapped: 5, 3, 1)
     Column("rating_text", String(32)),
+    Column("unreachable", String(255), nullable=False, default=""),  # why the platform refuses messages now
+    Column("opened_by", String(64), nullable=False, default=""),  # the id of the message that opened it
     # at most one open conversation per customer per inbox
     Index(
         "uq_open_conversation",
@@ -84,7 +86,7 @@ messages = Table(
     Column("data", Text, nullable=False, default="{}"),
     Column("external_id", String(128)),  # platform id: of the inbound message, or given to our send
     Column("purpose", String(16), nullable=False, default=""),
-    Column("status", String(16), nullable=False),  # received | pending | sent | failed
+    Column("status", String(16), nullable=False),  # received | handled | pending | sending | sent | failed | refused | retry
     Column("error", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -152,7 +154,7 @@ def _conversation(row: Any) -> Conversation:
 
 _CONV_FIELDS = (
     "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
-    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text"
+    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text unreachable opened_by"
 ).split()
 
 
@@ -169,6 +171,7 @@ class Store:
     async def create_tables(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_new_columns)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -190,8 +193,14 @@ class Store:
             row = (await conn.execute(q)).first()
         return _conversation(row) if row else None
 
-    async def start_conversation(self, account: str, customer: str, name: str, now: float) -> Conversation:
-        """Open a conversation, or return the one already open (another worker may have won)."""
+    async def start_conversation(
+        self, account: str, customer: str, name: str, now: float, opened_by: str = ""
+    ) -> Conversation:
+        """Open a conversation, or return the one already open (another worker may have won).
+
+        `opened_by` is the id of the message that opens it: handled again after a crash, that
+        message still counts as the conversation's first (it is greeted, routed afresh).
+        """
         try:
             async with self.engine.begin() as conn:
                 res = await conn.execute(
@@ -203,10 +212,11 @@ class Store:
                         agent="",
                         created_at=now,
                         last_message_at=now,
+                        opened_by=opened_by,
                     )
                 )
                 cid = res.inserted_primary_key[0]
-            return Conversation(cid, account, customer, name, "open", now, now)
+            return Conversation(cid, account, customer, name, "open", now, now, opened_by=opened_by)
         except IntegrityError:
             conv = await self.open_conversation(account, customer)
             assert conv is not None
@@ -495,6 +505,22 @@ class Store:
                 )
             )
 
+    async def claim_delivery(self, delivery_id: str, now: float) -> str | None:
+        """Mark a pending delivery as being sent; the status it had ("pending" when claimed).
+
+        "sending" found here means an earlier attempt was cut off mid-send (a crash, a kill):
+        the platform may or may not have accepted it.
+        """
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                update(messages)
+                .where(messages.c.uid == delivery_id, messages.c.status == "pending")
+                .values(status="sending", updated_at=now)
+            )
+            if res.rowcount:
+                return "pending"
+            return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
+
     async def delivery_status(self, delivery_id: str) -> str | None:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
@@ -527,6 +553,16 @@ class Store:
         async with self.engine.begin() as conn:
             res = await conn.execute(q.values(status="retry", updated_at=now))
             return res.rowcount
+
+    async def unfinished_deliveries(self) -> list[dict[str, Any]]:
+        """Deliveries queued or being sent when the process stopped, oldest first."""
+        q = (
+            select(messages)
+            .where(messages.c.direction == "out", messages.c.status.in_(("pending", "sending")))
+            .order_by(messages.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def take_retries(self) -> list[dict[str, Any]]:
         """The deliveries marked for retry, each taken by one process only (back to pending)."""
@@ -609,6 +645,22 @@ class Store:
                 return
             except IntegrityError:
                 continue  # the other writer inserted first: update its row
+
+
+def _add_new_columns(sync_conn: Any) -> None:
+    """Columns added since a database was created (create_all only creates missing tables)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = inspect(sync_conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have:
+                ddl = CreateColumn(col).compile(dialect=sync_conn.dialect)
+                default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
+                extra = f" DEFAULT '{default}'" if isinstance(default, str) else ""
+                sync_conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}'))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

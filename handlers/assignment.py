@@ -120,7 +120,7 @@ async def route(ctx: Context) -> None:
         return  # a routing rule gave it to a group instead of the desk
     # first routing of this conversation: its first relayed line announces it to the agent;
     # otherwise it had waited or lost its agent, and comes with its history (this message included)
-    fresh = conv.queued_at is None and not conv.agent
+    fresh = ctx.new_conversation or (conv.queued_at is None and not conv.agent)
     if conv.agent:  # their agent went offline: the conversation goes back to the desk
         await ctx.store.update_conversation(conv.id, agent="")
         conv.agent = ""

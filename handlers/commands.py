@@ -54,6 +54,8 @@ def _line(ctx: Context, conv: Conversation) -> str:
     line = f"#{conv.ticket} {conv.customer_name} ({label})"
     if conv.waiting_since is not None:
         line += f" 已等待 {int((ctx.now - conv.waiting_since) // 60)} 分钟"
+    if conv.unreachable:
+        line += " ⚠️ 暂时无法发送,等客户再次来信"
     return line
 
 

@@ -21,8 +21,14 @@ async def find_or_start(ctx: Context) -> None:
         if ctx.conversation:  # they can no longer be written to
             await ctx.store.close_conversation(ctx.conversation.id, ctx.now)
         return
+    if ctx.conversation and ctx.conversation.unreachable and (msg.kind != "event" or msg.event in CONTACT_EVENTS):
+        # they wrote: the platform's reply window is open again
+        await ctx.store.update_conversation(ctx.conversation.id, unreachable="")
+        ctx.conversation.unreachable = ""
+    if ctx.conversation and ctx.conversation.opened_by == msg.id:
+        ctx.new_conversation = True  # its opening message, handled again after an interruption
     if ctx.conversation or (msg.kind == "event" and msg.event not in CONTACT_EVENTS):
         return
     name = msg.sender_name or await ctx.display_name(msg.account, msg.sender) or fallback_name(msg.sender)
-    ctx.conversation = await ctx.store.start_conversation(msg.account, msg.sender, name, ctx.now)
+    ctx.conversation = await ctx.store.start_conversation(msg.account, msg.sender, name, ctx.now, msg.id)
     ctx.new_conversation = True

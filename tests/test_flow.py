@@ -150,8 +150,27 @@ async def test_a_reply_the_platform_refuses_is_logged_and_the_agent_is_told(sand
     await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 您好,已为您查询,明天送达", 9401))
     await sb.settle()
     reply = [r for r in await sb.kefu.store.transcript() if r["purpose"] == "reply"][-1]
-    assert reply["status"] == "failed" and "45015" in reply["error"]
-    assert sb.wecom.texts_to("lixiaoli")[-1].startswith(f"{ticket} 未送达 张三: wechat errcode 45015")
+    assert reply["status"] == "refused" and "45015" in reply["error"]
+    told = sb.wecom.texts_to("lixiaoli")[-1]
+    assert told.startswith(f"{ticket} 未送达 张三: 客户超过 48 小时未互动") and "errcode 45015" in told
+    conv = await sb.kefu.store.by_ticket(int(ticket[1:]))
+    assert conv is not None and "45015" in conv.unreachable, "the conversation is marked"
+
+    # marked: the next reply is not even tried (it would only be refused again) ...
+    calls = len(sb.wechat.sent(CS_SEND, accepted=False))
+    await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 您好,还在吗?请回复我们", 9402))
+    await sb.settle()
+    assert len(sb.wechat.sent(CS_SEND, accepted=False)) == calls
+    assert "45015" in sb.wecom.texts_to("lixiaoli")[-1]
+    await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", "/list", 9405))
+    await sb.settle()
+    assert f"{ticket} 张三 (公众号) ⚠️ 暂时无法发送" in sb.wecom.texts_to("lixiaoli")[-1]
+    # ... until the customer writes again, which opens the window
+    await sb.customer.post(sb.http, sb.customer.text_xml("o_zhangsan", "在的,刚才没看到", 9403))
+    await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 好的,快递明天送达", 9404))
+    await sb.settle()
+    assert sb.wechat.texts_to("o_zhangsan")[-1] == "好的,快递明天送达"
+    assert (await sb.kefu.store.by_ticket(int(ticket[1:]))).unreachable == ""
 
 
 async def test_a_command_is_never_relayed_to_the_customer(sandbox: Sandbox):

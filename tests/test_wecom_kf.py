@@ -183,12 +183,17 @@ async def test_the_sixth_reply_without_a_customer_message_is_refused_and_the_age
     told = sb.wecom.texts_to("lixiaoli")[-1]
     assert told.startswith("#1001 未送达 张三: ") and "最多回复 5 条" in told and "5 replies" in told
     rows = [r for r in await sb.kefu.store.transcript() if r["direction"] == "out" and r["account"] == "kf"]
-    assert rows[-1]["status"] == "failed" and "5 replies" in rows[-1]["error"]
+    assert rows[-1]["status"] == "refused" and "5 replies" in rows[-1]["error"]
+    conv = await sb.kefu.store.by_ticket(1001)
+    assert conv is not None and "5 replies" in conv.unreachable, "the conversation is marked"
+    assert await sb.kefu.store.dead_letters() == [], "a platform's rule, not a failure to retry"
 
     await sb.kf_write("wm_zhang", "好的,谢谢")  # the customer writes: five more allowed
     await sb.say("lixiaoli", "#1001 不客气,祝您生活愉快")
     await sb.settle()
     assert sb.kf.texts_to("wm_zhang")[-1] == "不客气,祝您生活愉快"
+    conv = await sb.kefu.store.by_ticket(1001)
+    assert conv is not None and conv.unreachable == ""
 
 
 async def test_no_reply_more_than_48_hours_after_the_customer_last_wrote(kfsb: KfSandbox):

@@ -13,7 +13,7 @@ from loguru import logger
 
 from adapters.dingtalk.inbound import sign
 from adapters.tokens import TokenClient
-from bot.errors import PlatformError, TransientError
+from bot.errors import PlatformError, RateLimited, TransientError
 from bot.state import State
 
 __all__ = ["DingTalkClient", "robot_url"]
@@ -65,7 +65,9 @@ class DingTalkClient(TokenClient):
                 status, f"{data.get('code', '')} {data.get('message', '')}".strip(), platform=self.platform
             )
         code = int(data.get("errcode", 0) or 0) if isinstance(data, dict) else 0
-        if code in (-1, 130101):  # system busy; over the robot's rate limit
+        if code == 130101:  # over the robot's rate limit
+            raise RateLimited(f"dingtalk: errcode {code} {data.get('errmsg', '')}")
+        if code == -1:  # system busy
             raise TransientError(f"dingtalk: errcode {code} {data.get('errmsg', '')}")
         if code:
             raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)

@@ -19,7 +19,7 @@ from adapters.qq import official_inbound as inbound
 from adapters.qq.official_client import QQBotClient, Scope
 from bot.adapter import Adapter, Route
 from bot.config import QQAccount
-from bot.errors import PlatformError, SignatureError
+from bot.errors import PlatformError, SignatureError, Unreachable
 from bot.model import Delivery, Message
 
 __all__ = ["OfficialAdapter"]
@@ -105,7 +105,7 @@ class OfficialAdapter(Adapter):
         last: dict[str, Any] = json.loads(raw) if raw else {}
         if not last or time.time() - float(last.get("at", 0)) > window:
             where = "group" if scope == "groups" else "user"
-            raise PlatformError(
+            raise Unreachable(
                 0,
                 f"QQ only lets a bot answer a message: the {where} {target} has written nothing in the last "
                 f"{window / 60:g} min (proactive messages are discontinued)",
@@ -115,7 +115,7 @@ class OfficialAdapter(Adapter):
         for seq in range(1, self.max_replies + 1):  # add() is atomic, also across processes on Redis
             if await self.runtime.state.add(self._key("seq", msg_id, str(seq)), ttl=window):
                 return msg_id, seq
-        raise PlatformError(
+        raise Unreachable(
             0,
             f"QQ allows {self.max_replies} replies to a message and they are used up; "
             f"the reply can go out once {target} writes again",

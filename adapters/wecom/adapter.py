@@ -50,10 +50,14 @@ class WeComAdapter(Adapter):
             await self.client.appchat_text(d.to, d.text)
             return ""
         if d.kind == "image":
-            data = await self.client.send(d.to, "image", {"media_id": d.media})
+            data = await self.client.send(d.to, "image", {"media_id": d.media}, dedupe=d.resend)
         else:
-            data = await self.client.send_text(d.to, d.text)
+            data = await self.client.send(d.to, "text", {"content": d.text}, dedupe=d.resend)
         return str(data.get("msgid") or "")
+
+    def dedupes(self, d: Delivery) -> bool:
+        """An app message to a person: message/send has a duplicate check (not appchat, not robots)."""
+        return not d.group and not d.chat
 
     async def _to_group(self, d: Delivery) -> str:
         group = self.runtime.config.groups.get(d.group)

@@ -7,11 +7,13 @@ from typing import Any
 import aiohttp
 
 from adapters.pace import ROBOT_INTERVAL, wait_turn
-from adapters.tokens import CgiMedia, TokenClient
-from bot.errors import PlatformError
+from adapters.tokens import RATE_LIMITED, CgiMedia, TokenClient
+from bot.errors import PlatformError, RateLimited
 from bot.state import State
 
-__all__ = ["WeComClient"]
+__all__ = ["WeComClient", "DEDUPE_INTERVAL"]
+
+DEDUPE_INTERVAL = 1800  # message/send's duplicate_check_interval default (max 4 h)
 
 
 class WeComClient(TokenClient, CgiMedia):
@@ -36,8 +38,11 @@ class WeComClient(TokenClient, CgiMedia):
     async def send_text(self, user_ids: str, content: str) -> dict[str, Any]:
         return await self.send(user_ids, "text", {"content": content})
 
-    async def send(self, user_ids: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, user_ids: str, msgtype: str, body: dict[str, Any], dedupe: bool = False) -> dict[str, Any]:
+        """An app message; `dedupe` asks the platform to drop it if the same one went out within 30 min."""
         payload = {"touser": user_ids, "agentid": self.agent_id, "msgtype": msgtype, msgtype: body, "safe": 0}
+        if dedupe:
+            payload.update(enable_duplicate_check=1, duplicate_check_interval=DEDUPE_INTERVAL)
         data = await self.call("POST", "/cgi-bin/message/send", json=payload)
         if data.get("invaliduser"):
             raise PlatformError(81013, f"unreachable user(s): {data['invaliduser']}", platform=self.platform)
@@ -53,6 +58,8 @@ class WeComClient(TokenClient, CgiMedia):
         await wait_turn(self.state, f"wecom-robot:{key}", self.robot_interval)  # 20 a minute per robot
         data = await self.raw("POST", "/cgi-bin/webhook/send", params={"key": key}, json=payload)
         code = int(data.get("errcode", 0) or 0)
+        if code in RATE_LIMITED:  # over 20 a minute after all (another sender on the same robot)
+            raise RateLimited(f"wecom robot: rate limited ({code})")
         if code:
             raise PlatformError(code, str(data.get("errmsg", "")), platform=self.platform)
         return data

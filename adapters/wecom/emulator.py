@@ -4,6 +4,7 @@ and `WeComPusher`, the WeCom server's side of the app callback, encrypted with w
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class WeComEmulator(WeComGettoken, Emulator):
         self.chats = chats or set()
         self.media: dict[str, bytes] = {}
         self._msgid = 0
+        self._sent_at: dict[tuple[Any, ...], tuple[float, str]] = {}  # for the duplicate check
 
     def setup(self, app: web.Application) -> None:
         app.router.add_get("/cgi-bin/gettoken", self.gettoken)
@@ -93,8 +95,17 @@ class WeComEmulator(WeComGettoken, Emulator):
         if not wanted:
             return self.refuse(call, 40031, "invalid user list")
         bad_users = [u for u in wanted if self.users is not None and u not in self.users]
+        # enable_duplicate_check: the same message from the same app to the same users within
+        # duplicate_check_interval seconds (default 1800) is not sent again (message/send, 90236)
+        same = (body["agentid"], body["touser"], body["msgtype"], json.dumps(body[body["msgtype"]], sort_keys=True))
+        earlier = self._sent_at.get(same)
+        interval = min(int(body.get("duplicate_check_interval") or 1800), 4 * 3600)
+        if body.get("enable_duplicate_check") == 1 and earlier and time.time() - earlier[0] < interval:
+            call.duplicate = True
+            return self.ok(msgid=earlier[1])
         self._msgid += 1
         extra: dict[str, Any] = {"msgid": f"wecom-msg-{self._msgid}"}
+        self._sent_at[same] = (time.time(), extra["msgid"])
         if bad_users:
             extra["invaliduser"] = "|".join(bad_users)
         return self.ok(**extra)

@@ -24,7 +24,7 @@ from adapters.wecom_kf import inbound
 from adapters.wecom_kf.client import HUMAN, WeComKfClient
 from bot.adapter import Adapter, Route
 from bot.config import WeComKfAccount
-from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError
+from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError, Unreachable
 from bot.model import Delivery, Message
 
 __all__ = ["WeComKfAdapter", "ReplyRefused", "REPLY_WINDOW", "REPLY_QUOTA"]
@@ -45,7 +45,7 @@ def _at(last: str | None) -> float:
         return 0.0
 
 
-class ReplyRefused(PlatformError):
+class ReplyRefused(Unreachable):
     """微信客服 will not take this reply; the message is what the agent is told."""
 
     def __init__(self, reason: str, errcode: int = QUOTA_ERRCODE):
