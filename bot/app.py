@@ -75,6 +75,7 @@ class Runtime:
         self.sender = Sender(self)
         self._runner: web.AppRunner | None = None
         self.port: int = 0
+        self.reuse_port = False  # one of `kefu run --workers N`: they share the port
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -93,7 +94,9 @@ class Runtime:
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+            site = web.TCPSite(
+                self._runner, self.config.server.host, self.config.server.port, reuse_port=self.reuse_port or None
+            )
             await site.start()
             self.port = self._runner.addresses[0][1]
             logger.info("kefu listening on http://{}:{}", self.config.server.host, self.port)

@@ -37,10 +37,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(cfg: Config) -> None:
+async def _serve(cfg: Config, reuse_port: bool = False) -> None:
     from bot.app import Runtime
 
     rt = Runtime(cfg)
+    rt.reuse_port = reuse_port
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -56,8 +57,22 @@ async def _serve(cfg: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     setup_logging(cfg.log_level, secrets_of(cfg))
+    if args.workers < 1:
+        print("kefu: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if cfg.bus == "memory://" or cfg.storage.startswith("sqlite"):
+            print(
+                "kefu: --workers needs a shared bus and database: set bus: redis://... and "
+                "storage: postgresql://... (the in-process bus and SQLite serve one process)",
+                file=sys.stderr,
+            )
+            return 2
+        from bot.workers import supervise
+
+        return supervise(args.config, args.workers)
     try:
-        asyncio.run(_serve(cfg))
+        asyncio.run(_serve(cfg, reuse_port=args.reuse_port))
     except OSError as e:  # port taken, database unreachable, ...
         logger.error("kefu could not start: {}", e)
         return 1
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="serve the webhooks and relay messages")
     p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (default kefu.yaml)")
+    p.add_argument("--workers", type=int, default=1, help="run N processes on one port (needs Redis + PostgreSQL)")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("check-config", help="validate a config file and say what it sets up")
     p.add_argument("file")

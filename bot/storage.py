@@ -86,7 +86,9 @@ messages = Table(
     Column("data", Text, nullable=False, default="{}"),
     Column("external_id", String(128)),  # platform id: of the inbound message, or given to our send
     Column("purpose", String(16), nullable=False, default=""),
-    Column("status", String(16), nullable=False),  # received | handled | pending | sending | sent | failed | refused | retry
+    Column(
+        "status", String(16), nullable=False
+    ),  # received | handled | pending | sending | sent | failed | refused | retry
     Column("error", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -154,7 +156,8 @@ def _conversation(row: Any) -> Conversation:
 
 _CONV_FIELDS = (
     "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
-    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text unreachable opened_by"
+    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text "
+    "unreachable opened_by"
 ).split()
 
 
@@ -660,7 +663,7 @@ def _add_new_columns(sync_conn: Any) -> None:
                 ddl = CreateColumn(col).compile(dialect=sync_conn.dialect)
                 default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
                 extra = f" DEFAULT '{default}'" if isinstance(default, str) else ""
-                sync_conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}'))
+                sync_conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}"))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

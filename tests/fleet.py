@@ -80,12 +80,12 @@ class Fleet:
         )
         return cfg
 
-    async def start(self, name: str) -> Child:
+    async def start(self, name: str, *args: str) -> Child:
         port = self.ports.setdefault(name, free_port())
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(self.config(port), allow_unicode=True), encoding="utf-8")
         log = self.workdir / f"{name}.{len([p for p in self.workdir.glob(f'{name}.*.log')])}.log"
-        argv = [sys.executable, "-m", "bot.cli", "run", "--config", str(path)]
+        argv = [sys.executable, "-m", "bot.cli", "run", "--config", str(path), *args]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.children[name] = await start_child(name, argv, port=port, core=None, log_path=log, cwd=ROOT, env=env)
         return self.children[name]
@@ -155,7 +155,7 @@ class Fleet:
 
     async def wait_relays(self, count: int, timeout: float) -> list[tuple[int, int]]:
         end = time.monotonic() + timeout
-        while len(set(self.relays())) < count and time.monotonic() < end:
+        while len(set(self.relays())) < count and time.monotonic() < end:  # noqa: ASYNC110 (bounded poll)
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # anything sent twice would arrive about now
         return self.relays()
