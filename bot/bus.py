@@ -95,7 +95,9 @@ class Bus(ABC):
                 if not is_outage(e):
                     logger.exception("handler for {} failed on one message; it is skipped", topic)
                     return True
-                logger.warning("{}: storage or bus unreachable ({}); the message is tried again in {:.1f}s", topic, e, delay)
+                logger.warning(
+                    "{}: storage or bus unreachable ({}); the message is tried again in {:.1f}s", topic, e, delay
+                )
             if self._stopping.is_set():
                 return False
             await asyncio.sleep(delay)

@@ -108,7 +108,9 @@ class Sender:
         delay = 0.2
         for _ in range(60):
             try:
-                await self.rt.store.finish_delivery(d.id, status, self.rt.clock.now(), error=error, external_id=external_id)
+                await self.rt.store.finish_delivery(
+                    d.id, status, self.rt.clock.now(), error=error, external_id=external_id
+                )
                 return
             except Exception as e:
                 if not is_outage(e):
