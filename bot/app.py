@@ -186,10 +186,17 @@ class Runtime:
 
     async def enqueue_delivery(self, d: Delivery) -> None:
         """Log the delivery as pending, then hand it to the sender through the bus."""
+        if await self.record_delivery(d):
+            await self.publish_delivery(d)
+
+    async def record_delivery(self, d: Delivery) -> bool:
+        """Log the delivery as pending; whether it is to be published (new, or a resumed handling's)."""
         agent = self.directory.agent_at(d.account, d.to)
         status = await self.store.record_delivery(d, agent.name if agent else "", self.clock.now())
-        if status in ("new", "pending"):  # pending: a resumed handling; the sender never sends twice
-            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
+        return status in ("new", "pending")  # the sender never sends twice what it finished
+
+    async def publish_delivery(self, d: Delivery) -> None:
+        await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
 
     async def display_name(self, account: str, user_id: str) -> str:
         adapter = self.adapters.get(account)

@@ -71,7 +71,8 @@ class BusUnavailable(KefuError):
 
 
 def is_outage(e: BaseException) -> bool:
-    """Is this Redis or the database being unreachable (worth waiting for), not a bad message?"""
+    """Is this Redis or the database being unreachable or briefly in the way (a deadlock), so
+    the same work is worth trying again, rather than a bad message?"""
     import redis.exceptions as rex
     import sqlalchemy.exc as sax
 
@@ -82,6 +83,8 @@ def is_outage(e: BaseException) -> bool:
         if isinstance(e, sax.OperationalError | sax.InterfaceError) or getattr(e, "connection_invalidated", False):
             return True
         if type(e).__module__.startswith("asyncpg") and "Connection" in type(e).__name__:
+            return True
+        if getattr(e, "sqlstate", None) in ("40001", "40P01"):  # serialization failure, deadlock: try again
             return True
         e, seen = e.__cause__, seen + 1  # type: ignore[assignment]
     return False

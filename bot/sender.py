@@ -136,7 +136,7 @@ class Sender:
 
     async def _unreachable(self, d: Delivery) -> str | None:
         """Why the customer cannot be sent to now, if their conversation is marked so."""
-        if d.conversation_id is None or d.chat or d.group:
+        if d.conversation_id is None or d.chat or d.group or self.rt.directory.role(d.account) != "customer":
             return None
         conv = await self.rt.store.conversation(d.conversation_id)
         if conv is None or not conv.unreachable or conv.account != d.account or conv.customer != d.to:

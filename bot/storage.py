@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import (
@@ -22,12 +25,15 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.model import TICKET_BASE, Conversation, Delivery, Message
 
 __all__ = ["Store", "async_url", "metadata"]
+
+_UNIT: ContextVar[AsyncConnection | None] = ContextVar("kefu_store_unit", default=None)
 
 metadata = MetaData()
 
@@ -171,6 +177,44 @@ class Store:
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
+    # -- connections: one transaction per call, or one for a whole unit of work ----------
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """Everything the Store does inside runs in one transaction (one handled message):
+        committed together at the end, or not at all."""
+        if _UNIT.get() is not None:
+            yield
+            return
+        async with self.engine.begin() as conn:
+            token = _UNIT.set(conn)
+            try:
+                yield
+            finally:
+                _UNIT.reset(token)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        conn = _UNIT.get()
+        if conn is not None:
+            yield conn
+            return
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        conn = _UNIT.get()
+        if conn is not None:  # sees what the unit wrote so far
+            yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield conn
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT with ON CONFLICT, in this database's dialect (no error, so no aborted transaction)."""
+        return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
+
     async def create_tables(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
@@ -192,7 +236,7 @@ class Store:
             conversations.c.customer == customer,
             conversations.c.status == "open",
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(q)).first()
         return _conversation(row) if row else None
 
@@ -204,29 +248,31 @@ class Store:
         `opened_by` is the id of the message that opens it: handled again after a crash, that
         message still counts as the conversation's first (it is greeted, routed afresh).
         """
-        try:
-            async with self.engine.begin() as conn:
-                res = await conn.execute(
-                    insert(conversations).values(
-                        account=account,
-                        customer=customer,
-                        customer_name=name,
-                        status="open",
-                        agent="",
-                        created_at=now,
-                        last_message_at=now,
-                        opened_by=opened_by,
-                    )
+        async with self._write() as conn:
+            res = await conn.execute(
+                self._insert(conversations)
+                .values(
+                    account=account,
+                    customer=customer,
+                    customer_name=name,
+                    status="open",
+                    agent="",
+                    created_at=now,
+                    last_message_at=now,
+                    opened_by=opened_by,
                 )
-                cid = res.inserted_primary_key[0]
+                .on_conflict_do_nothing()
+                .returning(conversations.c.id)
+            )
+            cid = res.scalar()
+        if cid is not None:
             return Conversation(cid, account, customer, name, "open", now, now, opened_by=opened_by)
-        except IntegrityError:
-            conv = await self.open_conversation(account, customer)
-            assert conv is not None
-            return conv
+        conv = await self.open_conversation(account, customer)
+        assert conv is not None
+        return conv
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
         return _conversation(row) if row else None
 
@@ -234,7 +280,7 @@ class Store:
         return await self.conversation(ticket - TICKET_BASE)
 
     async def touch(self, conversation_id: int, now: float) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(conversations).where(conversations.c.id == conversation_id).values(last_message_at=now)
             )
@@ -246,12 +292,12 @@ class Store:
         await self.cancel_timers(conversation_id)
 
     async def update_conversation(self, conversation_id: int, **values: Any) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
 
     async def open_conversations(self) -> list[Conversation]:
         q = select(conversations).where(conversations.c.status == "open").order_by(conversations.c.id)
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [_conversation(r) for r in await conn.execute(q)]
 
     async def waiting(self) -> list[Conversation]:
@@ -263,7 +309,7 @@ class Store:
             )
             .order_by(conversations.c.queued_at, conversations.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [_conversation(r) for r in await conn.execute(q)]
 
     async def load(self) -> dict[str, int]:
@@ -273,7 +319,7 @@ class Store:
             .where(conversations.c.status == "open", conversations.c.agent != "")
             .group_by(conversations.c.agent)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return {a: n for a, n in await conn.execute(q)}
 
     async def of_agent(self, agent: str) -> list[Conversation]:
@@ -282,7 +328,7 @@ class Store:
             .where(conversations.c.status == "open", conversations.c.agent == agent)
             .order_by(conversations.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [_conversation(r) for r in await conn.execute(q)]
 
     async def last_agent_of(self, account: str, customer: str) -> str:
@@ -295,7 +341,7 @@ class Store:
             .order_by(conversations.c.id.desc())
             .limit(1)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(q)).scalar() or ""
 
     async def survey_pending(self, account: str, customer: str, since: float) -> Conversation | None:
@@ -312,7 +358,7 @@ class Store:
             .order_by(conversations.c.id.desc())
             .limit(1)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(q)).first()
         return _conversation(row) if row else None
 
@@ -322,7 +368,7 @@ class Store:
             .where(conversations.c.created_at >= start, conversations.c.created_at < end)
             .order_by(conversations.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [_conversation(r) for r in await conn.execute(q)]
 
     async def first_questions(self, ids: list[int]) -> dict[int, tuple[float, str]]:
@@ -344,7 +390,7 @@ class Store:
         q = select(messages.c.conversation_id, messages.c.created_at, messages.c.text).join(
             first, messages.c.id == first.c.mid
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return {r.conversation_id: (r.created_at, r.text) for r in await conn.execute(q)}
 
     async def customer_texts(self, conv: Conversation, limit: int = 5, *, last: bool = False) -> list[str]:
@@ -361,14 +407,14 @@ class Store:
             .order_by(messages.c.id.desc() if last else messages.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             texts = [r.text for r in await conn.execute(q)]
         return texts[::-1] if last else texts
 
     async def add_finding(
         self, conversation_id: int | None, agent: str, rule: str, detail: str, action: str, text_: str, now: float
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 insert(findings).values(
                     conversation_id=conversation_id,
@@ -383,32 +429,32 @@ class Store:
 
     async def findings_between(self, start: float, end: float) -> list[dict[str, Any]]:
         q = select(findings).where(findings.c.created_at >= start, findings.c.created_at < end)
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
 
     # -- timers --------------------------------------------------------------------
 
     async def add_timer(self, kind: str, conversation_id: int, due_at: float, marker: float | None) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 insert(timers).values(kind=kind, conversation_id=conversation_id, due_at=due_at, marker=marker)
             )
 
     async def due_timers(self, now: float) -> list[dict[str, Any]]:
         q = select(timers).where(timers.c.fired_at.is_(None), timers.c.due_at <= now).order_by(timers.c.due_at)
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def claim_timer(self, timer_id: int, now: float) -> bool:
         """Mark a due timer fired; True for the one caller that did (several processes may try)."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             res = await conn.execute(
                 update(timers).where(timers.c.id == timer_id, timers.c.fired_at.is_(None)).values(fired_at=now)
             )
             return res.rowcount == 1
 
     async def cancel_timers(self, conversation_id: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 delete(timers).where(timers.c.conversation_id == conversation_id, timers.c.fired_at.is_(None))
             )
@@ -418,34 +464,34 @@ class Store:
     async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> str:
         """Log an inbound message: "new"; "done" if it was handled before (a platform retry, or
         the bus replaying it); "resume" if a crash interrupted its handling (this same message)."""
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(messages).values(
-                        uid=msg.id,
-                        conversation_id=conversation_id,
-                        direction="in",
-                        account=msg.account,
-                        party=msg.sender,
-                        party_name=msg.sender_name,
-                        kind=msg.kind,
-                        text=msg.summary() if msg.kind != "text" else msg.text,
-                        data=json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
-                        external_id=msg.external_id,
-                        purpose=purpose,  # "" for what people write; "rating" for a survey answer
-                        status="received",
-                        error="",
-                        created_at=msg.received_at or now,  # kefu's clock, like every other time it keeps
-                        updated_at=now,
-                    )
+        async with self._write() as conn:
+            res = await conn.execute(
+                self._insert(messages)
+                .values(
+                    uid=msg.id,
+                    conversation_id=conversation_id,
+                    direction="in",
+                    account=msg.account,
+                    party=msg.sender,
+                    party_name=msg.sender_name,
+                    kind=msg.kind,
+                    text=msg.summary() if msg.kind != "text" else msg.text,
+                    data=json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
+                    external_id=msg.external_id,
+                    purpose=purpose,  # "" for what people write; "rating" for a survey answer
+                    status="received",
+                    error="",
+                    created_at=msg.received_at or now,  # kefu's clock, like every other time it keeps
+                    updated_at=now,
                 )
+                .on_conflict_do_nothing()
+            )
+        if res.rowcount:
             return "new"
-        except IntegrityError:
-            pass
         q = select(messages.c.uid, messages.c.status).where(
             messages.c.account == msg.account, messages.c.direction == "in", messages.c.external_id == msg.external_id
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(q)).first()
         if row is not None and row.uid == msg.id and row.status != "handled":
             return "resume"
@@ -453,29 +499,28 @@ class Store:
 
     async def mark_handled(self, message_id: str, now: float) -> None:
         """Every delivery the message led to is queued: a replay of it is a plain duplicate."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(messages).where(messages.c.uid == message_id).values(status="handled", updated_at=now)
             )
 
     async def set_conversation(self, message_id: str, conversation_id: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(messages).where(messages.c.uid == message_id).values(conversation_id=conversation_id)
             )
 
     async def record_delivery(self, d: Delivery, party_name: str, now: float) -> str:
         """Log a delivery as pending: "new", or the status it already had (a resumed handling)."""
-        try:
-            await self._insert_delivery(d, party_name, now)
+        if await self._insert_delivery(d, party_name, now):
             return "new"
-        except IntegrityError:
-            return await self.delivery_status(d.id) or "pending"
+        return await self.delivery_status(d.id) or "pending"
 
-    async def _insert_delivery(self, d: Delivery, party_name: str, now: float) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(messages).values(
+    async def _insert_delivery(self, d: Delivery, party_name: str, now: float) -> bool:
+        async with self._write() as conn:
+            res = await conn.execute(
+                self._insert(messages)
+                .values(
                     uid=d.id,
                     conversation_id=d.conversation_id,
                     direction="out",
@@ -506,7 +551,9 @@ class Store:
                     created_at=now,
                     updated_at=now,
                 )
+                .on_conflict_do_nothing()
             )
+        return bool(res.rowcount)
 
     async def claim_delivery(self, delivery_id: str, now: float) -> str | None:
         """Mark a pending delivery as being sent; the status it had ("pending" when claimed).
@@ -514,7 +561,7 @@ class Store:
         "sending" found here means an earlier attempt was cut off mid-send (a crash, a kill):
         the platform may or may not have accepted it.
         """
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             res = await conn.execute(
                 update(messages)
                 .where(messages.c.uid == delivery_id, messages.c.status == "pending")
@@ -525,7 +572,7 @@ class Store:
             return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
 
     async def delivery_status(self, delivery_id: str) -> str | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
 
     async def finish_delivery(
@@ -534,7 +581,7 @@ class Store:
         values: dict[str, Any] = {"status": status, "error": error, "updated_at": now}
         if external_id:
             values["external_id"] = external_id
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(messages).where(messages.c.uid == delivery_id).values(**values))
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -545,7 +592,7 @@ class Store:
             .order_by(messages.c.id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def mark_for_retry(self, ids: list[int] | None, now: float) -> int:
@@ -553,7 +600,7 @@ class Store:
         q = update(messages).where(messages.c.direction == "out", messages.c.status == "failed")
         if ids is not None:
             q = q.where(messages.c.id.in_(ids))
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             res = await conn.execute(q.values(status="retry", updated_at=now))
             return res.rowcount
 
@@ -564,16 +611,16 @@ class Store:
             .where(messages.c.direction == "out", messages.c.status.in_(("pending", "sending")))
             .order_by(messages.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def take_retries(self) -> list[dict[str, Any]]:
         """The deliveries marked for retry, each taken by one process only (back to pending)."""
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = [dict(r._mapping) for r in await conn.execute(select(messages).where(messages.c.status == "retry"))]
         taken = []
         for row in rows:
-            async with self.engine.begin() as conn:
+            async with self._write() as conn:
                 res = await conn.execute(
                     update(messages)
                     .where(messages.c.id == row["id"], messages.c.status == "retry")
@@ -587,7 +634,7 @@ class Store:
         q = select(messages).order_by(messages.c.id).limit(limit)
         if conversation_id is not None:
             q = q.where(messages.c.conversation_id == conversation_id)
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def exchange(self, conv: Conversation, limit: int = 10) -> list[dict[str, Any]]:
@@ -603,7 +650,7 @@ class Store:
             .order_by(messages.c.id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return [dict(r._mapping) for r in await conn.execute(q)][::-1]
 
     async def conversation_of_forward(self, account: str, external_id: str) -> int | None:
@@ -611,13 +658,13 @@ class Store:
         q = select(messages.c.conversation_id).where(
             messages.c.account == account, messages.c.direction == "out", messages.c.external_id == external_id
         )
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(q)).scalar()
 
     # -- durable values ------------------------------------------------------------
 
     async def get_value(self, key: str) -> str | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             return (await conn.execute(select(kv.c.value).where(kv.c.key == key))).scalar()
 
     async def set_value(self, key: str, value: str, now: float) -> None:
@@ -626,7 +673,7 @@ class Store:
     # -- agents --------------------------------------------------------------------
 
     async def current_of(self, agent: str) -> int | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             q = select(agent_state.c.conversation_id).where(agent_state.c.agent == agent)
             return (await conn.execute(q)).scalar()
 
@@ -636,18 +683,13 @@ class Store:
         )
 
     async def _upsert(self, table: Table, key_col: Any, key: str, values: dict[str, Any]) -> None:
-        """Update the row, or insert it; two writers at once must not fail (the loser updates)."""
-        for _ in range(3):
-            async with self.engine.begin() as conn:
-                res = await conn.execute(update(table).where(key_col == key).values(**values))
-                if res.rowcount:
-                    return
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(insert(table).values({key_col.name: key, **values}))
-                return
-            except IntegrityError:
-                continue  # the other writer inserted first: update its row
+        """Insert the row, or update it if it is there (one statement: two writers at once never fail)."""
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(table)
+                .values({key_col.name: key, **values})
+                .on_conflict_do_update(index_elements=[key_col], set_=values)
+            )
 
 
 def _add_new_columns(sync_conn: Any) -> None:

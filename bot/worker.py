@@ -32,13 +32,21 @@ class Worker:
         rt = self.rt
         role = rt.directory.role(msg.account)
         ctx = Context(**rt.desk_parts(), msg=msg, role=role)
-        await run_chain(rt.rules.chains[role], ctx)
-        seen: dict[str, int] = {}
-        for d in ctx.out:
-            # the same message handled again after a crash gives the same delivery ids
-            base = f"{msg.id}:{d.purpose}:{d.account}:{d.to}:{d.kind}"
-            seen[base] = seen.get(base, 0) + 1
-            d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
-            await self.rt.enqueue_delivery(d)
+        queued = []
+        # one transaction for the message: its log, its conversation's changes, its deliveries
+        async with rt.store.unit():
+            await run_chain(rt.rules.chains[role], ctx)
+            seen: dict[str, int] = {}
+            for d in ctx.out:
+                # the same message handled again after a crash gives the same delivery ids
+                base = f"{msg.id}:{d.purpose}:{d.account}:{d.to}:{d.kind}"
+                seen[base] = seen.get(base, 0) + 1
+                d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
+                if await rt.record_delivery(d):
+                    queued.append(d)
+        # published once committed (the sender must find them); a crash before the message is
+        # marked handled replays it, and its deliveries, still pending, are published then
+        for d in queued:
+            await rt.publish_delivery(d)
         if ctx.flags.get("logged"):
             await rt.store.mark_handled(msg.id, rt.clock.now())

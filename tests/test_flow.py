@@ -167,6 +167,7 @@ async def test_a_reply_the_platform_refuses_is_logged_and_the_agent_is_told(sand
     assert f"{ticket} 张三 (公众号) ⚠️ 暂时无法发送" in sb.wecom.texts_to("lixiaoli")[-1]
     # ... until the customer writes again, which opens the window
     await sb.customer.post(sb.http, sb.customer.text_xml("o_zhangsan", "在的,刚才没看到", 9403))
+    await sb.settle()  # the agent answers what they have seen
     await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 好的,快递明天送达", 9404))
     await sb.settle()
     assert sb.wechat.texts_to("o_zhangsan")[-1] == "好的,快递明天送达"
