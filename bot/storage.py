@@ -172,7 +172,12 @@ class Store:
         self.url = async_url(url)
         # a pool as large as the bus's consumers plus the webhooks, so no message waits for a
         # connection or opens a new one; connections are recycled rather than pinged on every use
-        pool = {} if self.url.startswith("sqlite") else {"pool_size": 24, "max_overflow": 16, "pool_recycle": 1800}
+        if ":memory:" in self.url:
+            pool: dict[str, Any] = {}  # one shared connection (SQLAlchemy's default for an in-memory database)
+        elif self.url.startswith("sqlite"):
+            pool = {"pool_size": 24, "max_overflow": 16}
+        else:
+            pool = {"pool_size": 24, "max_overflow": 16, "pool_recycle": 1800}
         self.engine: AsyncEngine = create_async_engine(self.url, **pool)
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
