@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     event,
     func,
@@ -155,6 +156,49 @@ def async_url(url: str) -> str:
     return url
 
 
+# The hottest statements, built once: SQLAlchemy then reuses their cache keys and compiled SQL
+# instead of constructing and coercing a new statement on every call.
+_OPEN = select(conversations).where(
+    conversations.c.account == bindparam("account"),
+    conversations.c.customer == bindparam("customer"),
+    conversations.c.status == "open",
+)
+_CONV = select(conversations).where(conversations.c.id == bindparam("cid"))
+_TOUCH = update(conversations).where(conversations.c.id == bindparam("cid")).values(last_message_at=bindparam("now"))
+_SURVEY_PENDING = (
+    select(conversations)
+    .where(
+        conversations.c.account == bindparam("account"),
+        conversations.c.customer == bindparam("customer"),
+        conversations.c.status == "closed",
+        conversations.c.survey_sent_at >= bindparam("since"),
+        conversations.c.rating_text.is_(None),
+    )
+    .order_by(conversations.c.id.desc())
+    .limit(1)
+)
+_INBOUND_OF = select(messages.c.uid, messages.c.status).where(
+    messages.c.account == bindparam("account"),
+    messages.c.direction == "in",
+    messages.c.external_id == bindparam("external_id"),
+)
+_HANDLED = (
+    update(messages).where(messages.c.uid == bindparam("mid")).values(status="handled", updated_at=bindparam("now"))
+)
+_CLAIM = (
+    update(messages)
+    .where(messages.c.uid == bindparam("mid"), messages.c.status == "pending")
+    .values(status="sending", updated_at=bindparam("now"))
+)
+_STATUS = select(messages.c.status).where(messages.c.uid == bindparam("mid"))
+_FINISH = (
+    update(messages)
+    .where(messages.c.uid == bindparam("mid"))
+    .values(status=bindparam("status"), error=bindparam("error"), updated_at=bindparam("now"))
+)
+_FINISH_WITH_ID = _FINISH.values(external_id=bindparam("external_id"))
+
+
 def _conversation(row: Any) -> Conversation:
     m = row._mapping
     return Conversation(**{f: m[f] for f in _CONV_FIELDS})
@@ -181,6 +225,9 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(self.url, **pool)
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # inserts that may collide (a replay, another worker): ON CONFLICT, built once per dialect
+        self._insert_message = self._insert(messages).on_conflict_do_nothing()
+        self._insert_conversation = self._insert(conversations).on_conflict_do_nothing().returning(conversations.c.id)
 
     # -- connections: one transaction per call, or one for a whole unit of work ----------
 
@@ -236,13 +283,8 @@ class Store:
     # -- conversations -------------------------------------------------------------
 
     async def open_conversation(self, account: str, customer: str) -> Conversation | None:
-        q = select(conversations).where(
-            conversations.c.account == account,
-            conversations.c.customer == customer,
-            conversations.c.status == "open",
-        )
         async with self._read() as conn:
-            row = (await conn.execute(q)).first()
+            row = (await conn.execute(_OPEN, {"account": account, "customer": customer})).first()
         return _conversation(row) if row else None
 
     async def start_conversation(
@@ -253,22 +295,18 @@ class Store:
         `opened_by` is the id of the message that opens it: handled again after a crash, that
         message still counts as the conversation's first (it is greeted, routed afresh).
         """
+        row = {
+            "account": account,
+            "customer": customer,
+            "customer_name": name,
+            "status": "open",
+            "agent": "",
+            "created_at": now,
+            "last_message_at": now,
+            "opened_by": opened_by,
+        }
         async with self._write() as conn:
-            res = await conn.execute(
-                self._insert(conversations)
-                .values(
-                    account=account,
-                    customer=customer,
-                    customer_name=name,
-                    status="open",
-                    agent="",
-                    created_at=now,
-                    last_message_at=now,
-                    opened_by=opened_by,
-                )
-                .on_conflict_do_nothing()
-                .returning(conversations.c.id)
-            )
+            res = await conn.execute(self._insert_conversation, row)
             cid = res.scalar()
         if cid is not None:
             return Conversation(cid, account, customer, name, "open", now, now, opened_by=opened_by)
@@ -278,7 +316,7 @@ class Store:
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
+            row = (await conn.execute(_CONV, {"cid": conversation_id})).first()
         return _conversation(row) if row else None
 
     async def by_ticket(self, ticket: int) -> Conversation | None:
@@ -286,9 +324,7 @@ class Store:
 
     async def touch(self, conversation_id: int, now: float) -> None:
         async with self._write() as conn:
-            await conn.execute(
-                update(conversations).where(conversations.c.id == conversation_id).values(last_message_at=now)
-            )
+            await conn.execute(_TOUCH, {"cid": conversation_id, "now": now})
 
     async def close_conversation(self, conversation_id: int, now: float) -> None:
         await self.update_conversation(
@@ -351,20 +387,9 @@ class Store:
 
     async def survey_pending(self, account: str, customer: str, since: float) -> Conversation | None:
         """The customer's latest closed conversation still waiting for their rating."""
-        q = (
-            select(conversations)
-            .where(
-                conversations.c.account == account,
-                conversations.c.customer == customer,
-                conversations.c.status == "closed",
-                conversations.c.survey_sent_at >= since,
-                conversations.c.rating_text.is_(None),
-            )
-            .order_by(conversations.c.id.desc())
-            .limit(1)
-        )
+        params = {"account": account, "customer": customer, "since": since}
         async with self._read() as conn:
-            row = (await conn.execute(q)).first()
+            row = (await conn.execute(_SURVEY_PENDING, params)).first()
         return _conversation(row) if row else None
 
     async def conversations_between(self, start: float, end: float) -> list[Conversation]:
@@ -469,35 +494,29 @@ class Store:
     async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> str:
         """Log an inbound message: "new"; "done" if it was handled before (a platform retry, or
         the bus replaying it); "resume" if a crash interrupted its handling (this same message)."""
+        row = {
+            "uid": msg.id,
+            "conversation_id": conversation_id,
+            "direction": "in",
+            "account": msg.account,
+            "party": msg.sender,
+            "party_name": msg.sender_name,
+            "kind": msg.kind,
+            "text": msg.summary() if msg.kind != "text" else msg.text,
+            "data": json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
+            "external_id": msg.external_id,
+            "purpose": purpose,  # "" for what people write; "rating" for a survey answer
+            "status": "received",
+            "error": "",
+            "created_at": msg.received_at or now,  # kefu's clock, like every other time it keeps
+            "updated_at": now,
+        }
         async with self._write() as conn:
-            res = await conn.execute(
-                self._insert(messages)
-                .values(
-                    uid=msg.id,
-                    conversation_id=conversation_id,
-                    direction="in",
-                    account=msg.account,
-                    party=msg.sender,
-                    party_name=msg.sender_name,
-                    kind=msg.kind,
-                    text=msg.summary() if msg.kind != "text" else msg.text,
-                    data=json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
-                    external_id=msg.external_id,
-                    purpose=purpose,  # "" for what people write; "rating" for a survey answer
-                    status="received",
-                    error="",
-                    created_at=msg.received_at or now,  # kefu's clock, like every other time it keeps
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing()
-            )
+            res = await conn.execute(self._insert_message, row)
         if res.rowcount:
             return "new"
-        q = select(messages.c.uid, messages.c.status).where(
-            messages.c.account == msg.account, messages.c.direction == "in", messages.c.external_id == msg.external_id
-        )
         async with self._read() as conn:
-            row = (await conn.execute(q)).first()
+            row = (await conn.execute(_INBOUND_OF, {"account": msg.account, "external_id": msg.external_id})).first()
         if row is not None and row.uid == msg.id and row.status != "handled":
             return "resume"
         return "done"
@@ -505,9 +524,7 @@ class Store:
     async def mark_handled(self, message_id: str, now: float) -> None:
         """Every delivery the message led to is queued: a replay of it is a plain duplicate."""
         async with self._write() as conn:
-            await conn.execute(
-                update(messages).where(messages.c.uid == message_id).values(status="handled", updated_at=now)
-            )
+            await conn.execute(_HANDLED, {"mid": message_id, "now": now})
 
     async def set_conversation(self, message_id: str, conversation_id: int) -> None:
         async with self._write() as conn:
@@ -522,42 +539,27 @@ class Store:
         return await self.delivery_status(d.id) or "pending"
 
     async def _insert_delivery(self, d: Delivery, party_name: str, now: float) -> bool:
+        # what it takes to send it again from the dead-letter list
+        extra = {"media": d.media, "media_from": d.media_from, "chat": d.chat, "group": d.group, "agent": d.agent}
+        row = {
+            "uid": d.id,
+            "conversation_id": d.conversation_id,
+            "direction": "out",
+            "account": d.account,
+            "party": d.to,
+            "party_name": party_name,
+            "kind": d.kind,
+            "text": d.text,
+            "data": json.dumps({k: v for k, v in extra.items() if v}, ensure_ascii=False),
+            "external_id": None,
+            "purpose": d.purpose,
+            "status": "pending",
+            "error": "",
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self._write() as conn:
-            res = await conn.execute(
-                self._insert(messages)
-                .values(
-                    uid=d.id,
-                    conversation_id=d.conversation_id,
-                    direction="out",
-                    account=d.account,
-                    party=d.to,
-                    party_name=party_name,
-                    kind=d.kind,
-                    text=d.text,
-                    # what it takes to send it again from the dead-letter list
-                    data=json.dumps(
-                        {
-                            k: v
-                            for k, v in (
-                                ("media", d.media),
-                                ("media_from", d.media_from),
-                                ("chat", d.chat),
-                                ("group", d.group),
-                                ("agent", d.agent),
-                            )
-                            if v
-                        },
-                        ensure_ascii=False,
-                    ),
-                    external_id=None,
-                    purpose=d.purpose,
-                    status="pending",
-                    error="",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing()
-            )
+            res = await conn.execute(self._insert_message, row)
         return bool(res.rowcount)
 
     async def claim_delivery(self, delivery_id: str, now: float) -> str | None:
@@ -567,27 +569,23 @@ class Store:
         the platform may or may not have accepted it.
         """
         async with self._write() as conn:
-            res = await conn.execute(
-                update(messages)
-                .where(messages.c.uid == delivery_id, messages.c.status == "pending")
-                .values(status="sending", updated_at=now)
-            )
+            res = await conn.execute(_CLAIM, {"mid": delivery_id, "now": now})
             if res.rowcount:
                 return "pending"
-            return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
+            return (await conn.execute(_STATUS, {"mid": delivery_id})).scalar()
 
     async def delivery_status(self, delivery_id: str) -> str | None:
         async with self._read() as conn:
-            return (await conn.execute(select(messages.c.status).where(messages.c.uid == delivery_id))).scalar()
+            return (await conn.execute(_STATUS, {"mid": delivery_id})).scalar()
 
     async def finish_delivery(
         self, delivery_id: str, status: str, now: float, *, error: str = "", external_id: str | None = None
     ) -> None:
-        values: dict[str, Any] = {"status": status, "error": error, "updated_at": now}
+        params: dict[str, Any] = {"mid": delivery_id, "status": status, "error": error, "now": now}
         if external_id:
-            values["external_id"] = external_id
+            params["external_id"] = external_id
         async with self._write() as conn:
-            await conn.execute(update(messages).where(messages.c.uid == delivery_id).values(**values))
+            await conn.execute(_FINISH_WITH_ID if external_id else _FINISH, params)
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries that failed for good, newest first."""
