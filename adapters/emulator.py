@@ -30,6 +30,9 @@ class Call:
     late: float = 0.0  # the answer was held back this long after the call was carried out
 
 
+CALL = web.RequestKey("call", Call)  # the call a request was recorded as
+
+
 @dataclass
 class Fault:
     errcode: int | None = None  # answer {"errcode": N}
@@ -157,7 +160,7 @@ class Emulator(ABC):
             except ValueError:
                 body = raw
         call = Call(request.method, request.path, dict(request.query), body)
-        request["call"] = call
+        request[CALL] = call
         self.calls.append(call)
         self._changed.set()
         return call
@@ -198,7 +201,7 @@ class Emulator(ABC):
 async def _late_answers(request: web.Request, handler: Any) -> web.StreamResponse:
     """A call carried out whose answer is held back (`fail(..., late=s)`): the caller times out."""
     response = await handler(request)
-    call = request.get("call")
+    call = request.get(CALL)
     if call is not None and call.late:
         await asyncio.sleep(call.late)
     return response
