@@ -308,21 +308,18 @@ async def pg_activity(url: str) -> dict[str, int] | None:
 
 
 async def reset_pg(url: str) -> None:
-    from bot.storage import Store, metadata
+    from bot.storage import Store
 
     store = Store(url)
     try:
-        async with store.engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
+        await store.drop_tables()
     finally:
         await store.close()
 
 
 async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> float:
     """Insert n open conversations, held by the agents in turn, as a long-running desk has; seconds taken."""
-    from sqlalchemy import insert
-
-    from bot.storage import Store, conversations
+    from bot.storage import Store
 
     started = time.monotonic()
     store = Store(storage)
@@ -343,10 +340,11 @@ async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> fl
                         "created_at": created,
                         "last_message_at": created + 30,
                         "category": "",
+                        "unreachable": "",
+                        "opened_by": "",
                     }
                 )
-            async with store.engine.begin() as conn:
-                await conn.execute(insert(conversations), rows)
+            await store.insert_rows("conversations", rows)
     finally:
         await store.close()
     return time.monotonic() - started
@@ -354,37 +352,24 @@ async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> fl
 
 async def transcript_counts(storage: str, tag: str = "bench") -> dict[str, int]:
     """What the transcript holds for the measured messages: logged inbound, relays logged as sent."""
-    from sqlalchemy import text
-
     from bot.storage import Store
 
     store = Store(storage)
+
+    async def count(sql: str, *args: str) -> int:
+        return int((await store.query(sql, *args))[0]["n"] or 0)
+
     try:
-        async with store.engine.connect() as conn:
-            inbound = (
-                await conn.execute(
-                    text("SELECT count(*) FROM messages WHERE direction = 'in' AND text LIKE :p"), {"p": f"{tag}-%"}
-                )
-            ).scalar()
-            relays = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM messages WHERE direction = 'out' AND purpose = 'relay' "
-                        "AND status = 'sent' AND text LIKE :p"
-                    ),
-                    {"p": f"%{tag}-%"},
-                )
-            ).scalar()
-            greetings = (
-                await conn.execute(text("SELECT count(*) FROM messages WHERE purpose = 'greeting' AND status = 'sent'"))
-            ).scalar()
+        inbound = await count("SELECT count(*) AS n FROM messages WHERE direction = 'in' AND text LIKE $1", f"{tag}-%")
+        relays = await count(
+            "SELECT count(*) AS n FROM messages WHERE direction = 'out' AND purpose = 'relay' "
+            "AND status = 'sent' AND text LIKE $1",
+            f"%{tag}-%",
+        )
+        greetings = await count("SELECT count(*) AS n FROM messages WHERE purpose = 'greeting' AND status = 'sent'")
     finally:
         await store.close()
-    return {
-        "inbound_logged": int(inbound or 0),
-        "relays_logged_sent": int(relays or 0),
-        "greetings_sent": int(greetings or 0),
-    }
+    return {"inbound_logged": inbound, "relays_logged_sent": relays, "greetings_sent": greetings}
 
 
 # -- kefu processes --------------------------------------------------------------------

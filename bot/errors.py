@@ -71,20 +71,27 @@ class BusUnavailable(KefuError):
 
 
 def is_outage(e: BaseException) -> bool:
-    """Is this Redis or the database being unreachable or briefly in the way (a deadlock), so
-    the same work is worth trying again, rather than a bad message?"""
+    """Is this Redis or the database being unreachable or briefly in the way (a deadlock, a
+    lock held by another process), so the same work is worth trying again, rather than a bad message?"""
+    import sqlite3
+
     import redis.exceptions as rex
-    import sqlalchemy.exc as sax
 
     seen = 0
     while e is not None and seen < 5:
         if isinstance(e, BusUnavailable | rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
             return True
-        if isinstance(e, sax.OperationalError | sax.InterfaceError) or getattr(e, "connection_invalidated", False):
+        if isinstance(e, sqlite3.OperationalError) and any(w in str(e) for w in _SQLITE_TRANSIENT):
             return True
-        if type(e).__module__.startswith("asyncpg") and "Connection" in type(e).__name__:
-            return True
-        if getattr(e, "sqlstate", None) in ("40001", "40P01"):  # serialization failure, deadlock: try again
+        if type(e).__module__.startswith("asyncpg"):
+            if "Connection" in type(e).__name__ or (type(e).__name__ == "InterfaceError" and "closed" in str(e)):
+                return True
+        state = str(getattr(e, "sqlstate", "") or "")
+        # serialization failure, deadlock; connection exceptions; the server shutting down or starting
+        if state in ("40001", "40P01", "53300", "57P01", "57P02", "57P03") or state.startswith("08"):
             return True
         e, seen = e.__cause__, seen + 1  # type: ignore[assignment]
     return False
+
+
+_SQLITE_TRANSIENT = ("locked", "busy", "disk I/O", "unable to open")

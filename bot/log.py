@@ -1,4 +1,4 @@
-"""Logging: loguru for kefu, stdlib logging (aiohttp, sqlalchemy) bridged in, secrets redacted."""
+"""Logging: loguru for kefu, stdlib logging (aiohttp, asyncpg) bridged in, secrets redacted."""
 
 from __future__ import annotations
 

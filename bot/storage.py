@@ -1,4 +1,8 @@
-"""Conversations and the transcript, on SQLite (default) or PostgreSQL: the same SQL, a URL switch."""
+"""Conversations and the transcript, on SQLite (default) or PostgreSQL: the same SQL, a URL switch.
+
+The schema is declared here with SQLAlchemy (and created from it); statements go to the
+driver directly through bot.sql, written once for both databases.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,16 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    bindparam,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
 from bot.model import TICKET_BASE, Conversation, Delivery, Message
+from bot.sql import Conn, Database, open_database
 
-__all__ = ["Store", "async_url", "metadata"]
+__all__ = ["Store", "metadata"]
 
-_UNIT: ContextVar[AsyncConnection | None] = ContextVar("kefu_store_unit", default=None)
+_UNIT: ContextVar[Conn | None] = ContextVar("kefu_store_unit", default=None)
 
 metadata = MetaData()
 
@@ -146,88 +133,47 @@ agent_state = Table(
 )
 
 
-def async_url(url: str) -> str:
-    """The admin writes sqlite:/// or postgresql://; SQLAlchemy wants the async driver named."""
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            return "postgresql+asyncpg://" + url.removeprefix(scheme)
-    return url
-
-
-# The hottest statements, built once: SQLAlchemy then reuses their cache keys and compiled SQL
-# instead of constructing and coercing a new statement on every call.
-_OPEN = select(conversations).where(
-    conversations.c.account == bindparam("account"),
-    conversations.c.customer == bindparam("customer"),
-    conversations.c.status == "open",
-)
-_CONV = select(conversations).where(conversations.c.id == bindparam("cid"))
-_TOUCH = update(conversations).where(conversations.c.id == bindparam("cid")).values(last_message_at=bindparam("now"))
-_SURVEY_PENDING = (
-    select(conversations)
-    .where(
-        conversations.c.account == bindparam("account"),
-        conversations.c.customer == bindparam("customer"),
-        conversations.c.status == "closed",
-        conversations.c.survey_sent_at >= bindparam("since"),
-        conversations.c.rating_text.is_(None),
-    )
-    .order_by(conversations.c.id.desc())
-    .limit(1)
-)
-_INBOUND_OF = select(messages.c.uid, messages.c.status).where(
-    messages.c.account == bindparam("account"),
-    messages.c.direction == "in",
-    messages.c.external_id == bindparam("external_id"),
-)
-_HANDLED = (
-    update(messages).where(messages.c.uid == bindparam("mid")).values(status="handled", updated_at=bindparam("now"))
-)
-_CLAIM = (
-    update(messages)
-    .where(messages.c.uid == bindparam("mid"), messages.c.status == "pending")
-    .values(status="sending", updated_at=bindparam("now"))
-)
-_STATUS = select(messages.c.status).where(messages.c.uid == bindparam("mid"))
-_FINISH = (
-    update(messages)
-    .where(messages.c.uid == bindparam("mid"))
-    .values(status=bindparam("status"), error=bindparam("error"), updated_at=bindparam("now"))
-)
-_FINISH_WITH_ID = _FINISH.values(external_id=bindparam("external_id"))
-
-
-def _conversation(row: Any) -> Conversation:
-    m = row._mapping
-    return Conversation(**{f: m[f] for f in _CONV_FIELDS})
-
-
 _CONV_FIELDS = (
     "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
     "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text "
     "unreachable opened_by"
 ).split()
+_CONV_COLUMNS = ", ".join(_CONV_FIELDS)
+_SETTABLE = frozenset(c.name for c in conversations.columns) - {"id"}
+
+_OPEN = f"SELECT {_CONV_COLUMNS} FROM conversations WHERE account = $1 AND customer = $2 AND status = 'open'"
+_CONV = f"SELECT {_CONV_COLUMNS} FROM conversations WHERE id = $1"
+_SURVEY_PENDING = (
+    f"SELECT {_CONV_COLUMNS} FROM conversations WHERE account = $1 AND customer = $2 AND status = 'closed' "
+    "AND survey_sent_at >= $3 AND rating_text IS NULL ORDER BY id DESC LIMIT 1"
+)
+_MESSAGE_COLUMNS = (
+    "uid, conversation_id, direction, account, party, party_name, kind, text, data, external_id, purpose, "
+    "status, error, created_at, updated_at"
+)
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+    "$14, $15) ON CONFLICT DO NOTHING"
+)
+_INSERT_CONVERSATION = (
+    "INSERT INTO conversations (account, customer, customer_name, status, agent, created_at, last_message_at, "
+    "category, unreachable, opened_by) VALUES ($1, $2, $3, 'open', '', $4, $4, '', '', $5) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+_STATUS = "SELECT status FROM messages WHERE uid = $1"
+_FINISH = "UPDATE messages SET status = $2, error = $3, updated_at = $4 WHERE uid = $1"
+_FINISH_WITH_ID = "UPDATE messages SET status = $2, error = $3, updated_at = $4, external_id = $5 WHERE uid = $1"
+
+
+def _conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(**{f: row[f] for f in _CONV_FIELDS})
 
 
 class Store:
     def __init__(self, url: str):
-        self.url = async_url(url)
-        # a pool as large as the bus's consumers plus the webhooks, so no message waits for a
-        # connection or opens a new one; connections are recycled rather than pinged on every use
-        if ":memory:" in self.url:
-            pool: dict[str, Any] = {}  # one shared connection (SQLAlchemy's default for an in-memory database)
-        elif self.url.startswith("sqlite"):
-            pool = {"pool_size": 24, "max_overflow": 16}
-        else:
-            pool = {"pool_size": 24, "max_overflow": 16, "pool_recycle": 1800}
-        self.engine: AsyncEngine = create_async_engine(self.url, **pool)
-        if self.url.startswith("sqlite"):
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        # inserts that may collide (a replay, another worker): ON CONFLICT, built once per dialect
-        self._insert_message = self._insert(messages).on_conflict_do_nothing()
-        self._insert_conversation = self._insert(conversations).on_conflict_do_nothing().returning(conversations.c.id)
+        self.url = url
+        self.db: Database = open_database(url)
+        self.dialect = self.db.dialect
 
     # -- connections: one transaction per call, or one for a whole unit of work ----------
 
@@ -238,7 +184,7 @@ class Store:
         if _UNIT.get() is not None:
             yield
             return
-        async with self.engine.begin() as conn:
+        async with self.db.transaction() as conn:
             token = _UNIT.set(conn)
             try:
                 yield
@@ -246,45 +192,105 @@ class Store:
                 _UNIT.reset(token)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _write(self) -> AsyncIterator[Conn]:
         conn = _UNIT.get()
         if conn is not None:
             yield conn
             return
-        async with self.engine.begin() as conn:
+        async with self.db.transaction() as conn:
             yield conn
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _read(self) -> AsyncIterator[Conn]:
         conn = _UNIT.get()
         if conn is not None:  # sees what the unit wrote so far
             yield conn
             return
-        async with self.engine.connect() as conn:
+        async with self.db.reader() as conn:
             yield conn
 
-    def _insert(self, table: Table) -> Any:
-        """INSERT with ON CONFLICT, in this database's dialect (no error, so no aborted transaction)."""
-        return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
+    async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self._read() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def _row(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        async with self._read() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _value(self, sql: str, *args: Any) -> Any:
+        async with self._read() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def _exec(self, sql: str, *args: Any) -> int:
+        async with self._write() as conn:
+            return await conn.execute(sql, *args)
+
+    async def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of a read-only statement (`$1` parameters), for tools and tests."""
+        return await self._rows(sql, *args)
+
+    # -- schema --------------------------------------------------------------------
 
     async def create_tables(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_new_columns)
+        """Create what is missing (tables, indexes, columns added since); safe to run from many processes."""
+        dialect = postgresql.dialect() if self.dialect == "postgresql" else sqlite.dialect()
+        async with self.db.transaction() as conn:
+            if self.dialect == "postgresql":  # two processes starting at once must not both create a table
+                await conn.execute("SELECT pg_advisory_xact_lock(7415201)")
+            for table in metadata.sorted_tables:
+                await conn.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+                for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                    await conn.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+                have = await self._columns(conn, table.name)
+                for col in table.columns:
+                    if col.name not in have:
+                        ddl = CreateColumn(col).compile(dialect=dialect)
+                        default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
+                        extra = f" DEFAULT '{default}'" if isinstance(default, str) else ""
+                        await conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}")
+
+    async def _columns(self, conn: Conn, table: str) -> set[str]:
+        if self.dialect == "postgresql":
+            rows = await conn.fetch(
+                "SELECT column_name AS name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = $1",
+                table,
+            )
+        else:
+            rows = await conn.fetch(f"SELECT name FROM pragma_table_info('{table}')")
+        return {r["name"] for r in rows}
+
+    async def drop_tables(self) -> None:
+        """Drop every table of kefu's (tests and the benchmark start from empty storage)."""
+        async with self.db.transaction() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(f"DROP TABLE IF EXISTS {table.name}")
+
+    async def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Bulk insert (the benchmark seeds storage with it); every row has the same keys."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        unknown = set(cols) - {c.name for c in metadata.tables[table].columns}
+        if unknown:
+            raise ValueError(f"{table}: no such columns {sorted(unknown)}")
+        params = ", ".join(f"${k + 1}" for k in range(len(cols)))
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({params})"
+        async with self._write() as conn:
+            await conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.db.close()
 
     async def ping(self) -> bool:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with self.db.reader() as conn:
+            await conn.fetchval("SELECT 1")
         return True
 
     # -- conversations -------------------------------------------------------------
 
     async def open_conversation(self, account: str, customer: str) -> Conversation | None:
-        async with self._read() as conn:
-            row = (await conn.execute(_OPEN, {"account": account, "customer": customer})).first()
+        row = await self._row(_OPEN, account, customer)
         return _conversation(row) if row else None
 
     async def start_conversation(
@@ -295,19 +301,8 @@ class Store:
         `opened_by` is the id of the message that opens it: handled again after a crash, that
         message still counts as the conversation's first (it is greeted, routed afresh).
         """
-        row = {
-            "account": account,
-            "customer": customer,
-            "customer_name": name,
-            "status": "open",
-            "agent": "",
-            "created_at": now,
-            "last_message_at": now,
-            "opened_by": opened_by,
-        }
         async with self._write() as conn:
-            res = await conn.execute(self._insert_conversation, row)
-            cid = res.scalar()
+            cid = await conn.fetchval(_INSERT_CONVERSATION, account, customer, name, now, opened_by)
         if cid is not None:
             return Conversation(cid, account, customer, name, "open", now, now, opened_by=opened_by)
         conv = await self.open_conversation(account, customer)
@@ -315,16 +310,14 @@ class Store:
         return conv
 
     async def conversation(self, conversation_id: int) -> Conversation | None:
-        async with self._read() as conn:
-            row = (await conn.execute(_CONV, {"cid": conversation_id})).first()
+        row = await self._row(_CONV, conversation_id)
         return _conversation(row) if row else None
 
     async def by_ticket(self, ticket: int) -> Conversation | None:
         return await self.conversation(ticket - TICKET_BASE)
 
     async def touch(self, conversation_id: int, now: float) -> None:
-        async with self._write() as conn:
-            await conn.execute(_TOUCH, {"cid": conversation_id, "now": now})
+        await self._exec("UPDATE conversations SET last_message_at = $2 WHERE id = $1", conversation_id, now)
 
     async def close_conversation(self, conversation_id: int, now: float) -> None:
         await self.update_conversation(
@@ -333,234 +326,205 @@ class Store:
         await self.cancel_timers(conversation_id)
 
     async def update_conversation(self, conversation_id: int, **values: Any) -> None:
-        async with self._write() as conn:
-            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+        unknown = set(values) - _SETTABLE
+        if unknown:
+            raise ValueError(f"conversations: no such columns {sorted(unknown)}")
+        names = list(values)
+        sets = ", ".join(f"{n} = ${k + 2}" for k, n in enumerate(names))
+        await self._exec(f"UPDATE conversations SET {sets} WHERE id = $1", conversation_id, *values.values())
 
     async def open_conversations(self) -> list[Conversation]:
-        q = select(conversations).where(conversations.c.status == "open").order_by(conversations.c.id)
-        async with self._read() as conn:
-            return [_conversation(r) for r in await conn.execute(q)]
+        rows = await self._rows(f"SELECT {_CONV_COLUMNS} FROM conversations WHERE status = 'open' ORDER BY id")
+        return [_conversation(r) for r in rows]
 
     async def waiting(self) -> list[Conversation]:
         """Open conversations no agent has taken, oldest first: the queue and the 留言."""
-        q = (
-            select(conversations)
-            .where(
-                conversations.c.status == "open", conversations.c.agent == "", conversations.c.queued_at.is_not(None)
-            )
-            .order_by(conversations.c.queued_at, conversations.c.id)
+        rows = await self._rows(
+            f"SELECT {_CONV_COLUMNS} FROM conversations WHERE status = 'open' AND agent = '' "
+            "AND queued_at IS NOT NULL ORDER BY queued_at, id"
         )
-        async with self._read() as conn:
-            return [_conversation(r) for r in await conn.execute(q)]
+        return [_conversation(r) for r in rows]
 
     async def load(self) -> dict[str, int]:
         """Open conversations per agent."""
-        q = (
-            select(conversations.c.agent, func.count())
-            .where(conversations.c.status == "open", conversations.c.agent != "")
-            .group_by(conversations.c.agent)
+        rows = await self._rows(
+            "SELECT agent, count(*) AS n FROM conversations WHERE status = 'open' AND agent != '' GROUP BY agent"
         )
-        async with self._read() as conn:
-            return {a: n for a, n in await conn.execute(q)}
+        return {r["agent"]: r["n"] for r in rows}
 
     async def of_agent(self, agent: str) -> list[Conversation]:
-        q = (
-            select(conversations)
-            .where(conversations.c.status == "open", conversations.c.agent == agent)
-            .order_by(conversations.c.id)
+        rows = await self._rows(
+            f"SELECT {_CONV_COLUMNS} FROM conversations WHERE status = 'open' AND agent = $1 ORDER BY id", agent
         )
-        async with self._read() as conn:
-            return [_conversation(r) for r in await conn.execute(q)]
+        return [_conversation(r) for r in rows]
 
     async def last_agent_of(self, account: str, customer: str) -> str:
         """The agent who served this customer most recently, '' if none."""
-        q = (
-            select(conversations.c.agent)
-            .where(
-                conversations.c.account == account, conversations.c.customer == customer, conversations.c.agent != ""
-            )
-            .order_by(conversations.c.id.desc())
-            .limit(1)
+        agent = await self._value(
+            "SELECT agent FROM conversations WHERE account = $1 AND customer = $2 AND agent != '' "
+            "ORDER BY id DESC LIMIT 1",
+            account,
+            customer,
         )
-        async with self._read() as conn:
-            return (await conn.execute(q)).scalar() or ""
+        return agent or ""
 
     async def survey_pending(self, account: str, customer: str, since: float) -> Conversation | None:
         """The customer's latest closed conversation still waiting for their rating."""
-        params = {"account": account, "customer": customer, "since": since}
-        async with self._read() as conn:
-            row = (await conn.execute(_SURVEY_PENDING, params)).first()
+        row = await self._row(_SURVEY_PENDING, account, customer, since)
         return _conversation(row) if row else None
 
     async def conversations_between(self, start: float, end: float) -> list[Conversation]:
-        q = (
-            select(conversations)
-            .where(conversations.c.created_at >= start, conversations.c.created_at < end)
-            .order_by(conversations.c.id)
+        rows = await self._rows(
+            f"SELECT {_CONV_COLUMNS} FROM conversations WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
+            start,
+            end,
         )
-        async with self._read() as conn:
-            return [_conversation(r) for r in await conn.execute(q)]
+        return [_conversation(r) for r in rows]
 
     async def first_questions(self, ids: list[int]) -> dict[int, tuple[float, str]]:
         """Per conversation: (time, text) of the customer's first message (not an event)."""
         if not ids:
             return {}
-        first = (
-            select(messages.c.conversation_id, func.min(messages.c.id).label("mid"))
-            .where(
-                messages.c.conversation_id.in_(ids),
-                messages.c.direction == "in",
-                messages.c.kind != "event",
-                messages.c.account == conversations.c.account,
-                conversations.c.id == messages.c.conversation_id,
+        out: dict[int, tuple[float, str]] = {}
+        for start in range(0, len(ids), 500):  # a bounded number of parameters per statement
+            chunk = ids[start : start + 500]
+            marks = ", ".join(f"${k + 1}" for k in range(len(chunk)))
+            rows = await self._rows(
+                "SELECT m.conversation_id, m.created_at, m.text FROM messages m JOIN ("
+                "SELECT messages.conversation_id, min(messages.id) AS mid FROM messages "
+                "JOIN conversations ON conversations.id = messages.conversation_id "
+                f"WHERE messages.conversation_id IN ({marks}) AND messages.direction = 'in' "
+                "AND messages.kind != 'event' AND messages.account = conversations.account "
+                "GROUP BY messages.conversation_id) f ON m.id = f.mid",
+                *chunk,
             )
-            .group_by(messages.c.conversation_id)
-            .subquery()
-        )
-        q = select(messages.c.conversation_id, messages.c.created_at, messages.c.text).join(
-            first, messages.c.id == first.c.mid
-        )
-        async with self._read() as conn:
-            return {r.conversation_id: (r.created_at, r.text) for r in await conn.execute(q)}
+            out.update({r["conversation_id"]: (r["created_at"], r["text"]) for r in rows})
+        return out
 
     async def customer_texts(self, conv: Conversation, limit: int = 5, *, last: bool = False) -> list[str]:
         """What the customer wrote in this conversation: the first `limit` messages (or the last ones)."""
-        q = (
-            select(messages.c.text)
-            .where(
-                messages.c.conversation_id == conv.id,
-                messages.c.direction == "in",
-                messages.c.account == conv.account,
-                messages.c.kind != "event",
-                messages.c.purpose == "",
-            )
-            .order_by(messages.c.id.desc() if last else messages.c.id)
-            .limit(limit)
+        order = "DESC" if last else "ASC"
+        rows = await self._rows(
+            "SELECT text FROM messages WHERE conversation_id = $1 AND direction = 'in' AND account = $2 "
+            f"AND kind != 'event' AND purpose = '' ORDER BY id {order} LIMIT $3",
+            conv.id,
+            conv.account,
+            limit,
         )
-        async with self._read() as conn:
-            texts = [r.text for r in await conn.execute(q)]
+        texts = [r["text"] for r in rows]
         return texts[::-1] if last else texts
 
     async def add_finding(
         self, conversation_id: int | None, agent: str, rule: str, detail: str, action: str, text_: str, now: float
     ) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                insert(findings).values(
-                    conversation_id=conversation_id,
-                    agent=agent,
-                    rule=rule,
-                    detail=detail,
-                    action=action,
-                    text=text_,
-                    created_at=now,
-                )
-            )
+        await self._exec(
+            "INSERT INTO findings (conversation_id, agent, rule, detail, action, text, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            conversation_id,
+            agent,
+            rule,
+            detail,
+            action,
+            text_,
+            now,
+        )
 
     async def findings_between(self, start: float, end: float) -> list[dict[str, Any]]:
-        q = select(findings).where(findings.c.created_at >= start, findings.c.created_at < end)
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)]
+        return await self._rows("SELECT * FROM findings WHERE created_at >= $1 AND created_at < $2", start, end)
 
     # -- timers --------------------------------------------------------------------
 
     async def add_timer(self, kind: str, conversation_id: int, due_at: float, marker: float | None) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                insert(timers).values(kind=kind, conversation_id=conversation_id, due_at=due_at, marker=marker)
-            )
+        await self._exec(
+            "INSERT INTO timers (kind, conversation_id, due_at, marker) VALUES ($1, $2, $3, $4)",
+            kind,
+            conversation_id,
+            due_at,
+            marker,
+        )
 
     async def due_timers(self, now: float) -> list[dict[str, Any]]:
-        q = select(timers).where(timers.c.fired_at.is_(None), timers.c.due_at <= now).order_by(timers.c.due_at)
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)]
+        return await self._rows("SELECT * FROM timers WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at", now)
 
     async def claim_timer(self, timer_id: int, now: float) -> bool:
         """Mark a due timer fired; True for the one caller that did (several processes may try)."""
-        async with self._write() as conn:
-            res = await conn.execute(
-                update(timers).where(timers.c.id == timer_id, timers.c.fired_at.is_(None)).values(fired_at=now)
-            )
-            return res.rowcount == 1
+        return (
+            await self._exec("UPDATE timers SET fired_at = $2 WHERE id = $1 AND fired_at IS NULL", timer_id, now) == 1
+        )
 
     async def cancel_timers(self, conversation_id: int) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                delete(timers).where(timers.c.conversation_id == conversation_id, timers.c.fired_at.is_(None))
-            )
+        await self._exec("DELETE FROM timers WHERE conversation_id = $1 AND fired_at IS NULL", conversation_id)
 
     # -- transcript ----------------------------------------------------------------
 
     async def record_inbound(self, msg: Message, conversation_id: int | None, now: float, purpose: str = "") -> str:
         """Log an inbound message: "new"; "done" if it was handled before (a platform retry, or
         the bus replaying it); "resume" if a crash interrupted its handling (this same message)."""
-        row = {
-            "uid": msg.id,
-            "conversation_id": conversation_id,
-            "direction": "in",
-            "account": msg.account,
-            "party": msg.sender,
-            "party_name": msg.sender_name,
-            "kind": msg.kind,
-            "text": msg.summary() if msg.kind != "text" else msg.text,
-            "data": json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False),
-            "external_id": msg.external_id,
-            "purpose": purpose,  # "" for what people write; "rating" for a survey answer
-            "status": "received",
-            "error": "",
-            "created_at": msg.received_at or now,  # kefu's clock, like every other time it keeps
-            "updated_at": now,
-        }
+        data = json.dumps({"event": msg.event, "sent_at": msg.sent_at, **msg.data}, ensure_ascii=False)
         async with self._write() as conn:
-            res = await conn.execute(self._insert_message, row)
-        if res.rowcount:
-            return "new"
-        async with self._read() as conn:
-            row = (await conn.execute(_INBOUND_OF, {"account": msg.account, "external_id": msg.external_id})).first()
-        if row is not None and row.uid == msg.id and row.status != "handled":
+            inserted = await conn.execute(
+                _INSERT_MESSAGE,
+                msg.id,
+                conversation_id,
+                "in",
+                msg.account,
+                msg.sender,
+                msg.sender_name,
+                msg.kind,
+                msg.summary() if msg.kind != "text" else msg.text,
+                data,
+                msg.external_id,
+                purpose,  # "" for what people write; "rating" for a survey answer
+                "received",
+                "",
+                msg.received_at or now,  # kefu's clock, like every other time it keeps
+                now,
+            )
+            if inserted:
+                return "new"
+            row = await conn.fetchrow(
+                "SELECT uid, status FROM messages WHERE account = $1 AND direction = 'in' AND external_id = $2",
+                msg.account,
+                msg.external_id,
+            )
+        if row is not None and row["uid"] == msg.id and row["status"] != "handled":
             return "resume"
         return "done"
 
     async def mark_handled(self, message_id: str, now: float) -> None:
         """Every delivery the message led to is queued: a replay of it is a plain duplicate."""
-        async with self._write() as conn:
-            await conn.execute(_HANDLED, {"mid": message_id, "now": now})
+        await self._exec("UPDATE messages SET status = 'handled', updated_at = $2 WHERE uid = $1", message_id, now)
 
     async def set_conversation(self, message_id: str, conversation_id: int) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                update(messages).where(messages.c.uid == message_id).values(conversation_id=conversation_id)
-            )
+        await self._exec("UPDATE messages SET conversation_id = $2 WHERE uid = $1", message_id, conversation_id)
 
     async def record_delivery(self, d: Delivery, party_name: str, now: float) -> str:
         """Log a delivery as pending: "new", or the status it already had (a resumed handling)."""
-        if await self._insert_delivery(d, party_name, now):
-            return "new"
-        return await self.delivery_status(d.id) or "pending"
-
-    async def _insert_delivery(self, d: Delivery, party_name: str, now: float) -> bool:
         # what it takes to send it again from the dead-letter list
         extra = {"media": d.media, "media_from": d.media_from, "chat": d.chat, "group": d.group, "agent": d.agent}
-        row = {
-            "uid": d.id,
-            "conversation_id": d.conversation_id,
-            "direction": "out",
-            "account": d.account,
-            "party": d.to,
-            "party_name": party_name,
-            "kind": d.kind,
-            "text": d.text,
-            "data": json.dumps({k: v for k, v in extra.items() if v}, ensure_ascii=False),
-            "external_id": None,
-            "purpose": d.purpose,
-            "status": "pending",
-            "error": "",
-            "created_at": now,
-            "updated_at": now,
-        }
+        data = json.dumps({k: v for k, v in extra.items() if v}, ensure_ascii=False)
         async with self._write() as conn:
-            res = await conn.execute(self._insert_message, row)
-        return bool(res.rowcount)
+            inserted = await conn.execute(
+                _INSERT_MESSAGE,
+                d.id,
+                d.conversation_id,
+                "out",
+                d.account,
+                d.to,
+                party_name,
+                d.kind,
+                d.text,
+                data,
+                None,
+                d.purpose,
+                "pending",
+                "",
+                now,
+                now,
+            )
+            if inserted:
+                return "new"
+            return await conn.fetchval(_STATUS, d.id) or "pending"
 
     async def claim_delivery(self, delivery_id: str, now: float) -> str | None:
         """Mark a pending delivery as being sent; the status it had ("pending" when claimed).
@@ -569,151 +533,108 @@ class Store:
         the platform may or may not have accepted it.
         """
         async with self._write() as conn:
-            res = await conn.execute(_CLAIM, {"mid": delivery_id, "now": now})
-            if res.rowcount:
+            claimed = await conn.execute(
+                "UPDATE messages SET status = 'sending', updated_at = $2 WHERE uid = $1 AND status = 'pending'",
+                delivery_id,
+                now,
+            )
+            if claimed:
                 return "pending"
-            return (await conn.execute(_STATUS, {"mid": delivery_id})).scalar()
+            return await conn.fetchval(_STATUS, delivery_id)
 
     async def delivery_status(self, delivery_id: str) -> str | None:
-        async with self._read() as conn:
-            return (await conn.execute(_STATUS, {"mid": delivery_id})).scalar()
+        return await self._value(_STATUS, delivery_id)
 
     async def finish_delivery(
         self, delivery_id: str, status: str, now: float, *, error: str = "", external_id: str | None = None
     ) -> None:
-        params: dict[str, Any] = {"mid": delivery_id, "status": status, "error": error, "now": now}
         if external_id:
-            params["external_id"] = external_id
-        async with self._write() as conn:
-            await conn.execute(_FINISH_WITH_ID if external_id else _FINISH, params)
+            await self._exec(_FINISH_WITH_ID, delivery_id, status, error, now, external_id)
+        else:
+            await self._exec(_FINISH, delivery_id, status, error, now)
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries that failed for good, newest first."""
-        q = (
-            select(messages)
-            .where(messages.c.direction == "out", messages.c.status == "failed")
-            .order_by(messages.c.id.desc())
-            .limit(limit)
+        return await self._rows(
+            "SELECT * FROM messages WHERE direction = 'out' AND status = 'failed' ORDER BY id DESC LIMIT $1", limit
         )
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def mark_for_retry(self, ids: list[int] | None, now: float) -> int:
         """Failed deliveries (these ids, or all) to be sent again by the running kefu."""
-        q = update(messages).where(messages.c.direction == "out", messages.c.status == "failed")
-        if ids is not None:
-            q = q.where(messages.c.id.in_(ids))
-        async with self._write() as conn:
-            res = await conn.execute(q.values(status="retry", updated_at=now))
-            return res.rowcount
+        sql = "UPDATE messages SET status = 'retry', updated_at = $1 WHERE direction = 'out' AND status = 'failed'"
+        if ids is None:
+            return await self._exec(sql, now)
+        marks = ", ".join(f"${k + 2}" for k in range(len(ids)))
+        return await self._exec(f"{sql} AND id IN ({marks})", now, *ids) if ids else 0
 
     async def unfinished_deliveries(self) -> list[dict[str, Any]]:
         """Deliveries queued or being sent when the process stopped, oldest first."""
-        q = (
-            select(messages)
-            .where(messages.c.direction == "out", messages.c.status.in_(("pending", "sending")))
-            .order_by(messages.c.id)
+        return await self._rows(
+            "SELECT * FROM messages WHERE direction = 'out' AND status IN ('pending', 'sending') ORDER BY id"
         )
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)]
 
     async def take_retries(self) -> list[dict[str, Any]]:
         """The deliveries marked for retry, each taken by one process only (back to pending)."""
-        async with self._read() as conn:
-            rows = [dict(r._mapping) for r in await conn.execute(select(messages).where(messages.c.status == "retry"))]
+        rows = await self._rows("SELECT * FROM messages WHERE status = 'retry'")
         taken = []
         for row in rows:
-            async with self._write() as conn:
-                res = await conn.execute(
-                    update(messages)
-                    .where(messages.c.id == row["id"], messages.c.status == "retry")
-                    .values(status="pending", error="")
-                )
-            if res.rowcount == 1:
+            if await self._exec(
+                "UPDATE messages SET status = 'pending', error = '' WHERE id = $1 AND status = 'retry'", row["id"]
+            ):
                 taken.append(row)
         return taken
 
     async def transcript(self, conversation_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        q = select(messages).order_by(messages.c.id).limit(limit)
-        if conversation_id is not None:
-            q = q.where(messages.c.conversation_id == conversation_id)
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)]
+        if conversation_id is None:
+            return await self._rows("SELECT * FROM messages ORDER BY id LIMIT $1", limit)
+        return await self._rows(
+            "SELECT * FROM messages WHERE conversation_id = $1 ORDER BY id LIMIT $2", conversation_id, limit
+        )
 
     async def exchange(self, conv: Conversation, limit: int = 10) -> list[dict[str, Any]]:
         """The last messages between the customer and kefu (no relays, notes or events), oldest first."""
-        q = (
-            select(messages)
-            .where(
-                messages.c.conversation_id == conv.id,
-                messages.c.account == conv.account,
-                messages.c.kind != "event",
-                messages.c.purpose != "greeting",
-            )
-            .order_by(messages.c.id.desc())
-            .limit(limit)
+        rows = await self._rows(
+            "SELECT * FROM messages WHERE conversation_id = $1 AND account = $2 AND kind != 'event' "
+            "AND purpose != 'greeting' ORDER BY id DESC LIMIT $3",
+            conv.id,
+            conv.account,
+            limit,
         )
-        async with self._read() as conn:
-            return [dict(r._mapping) for r in await conn.execute(q)][::-1]
+        return rows[::-1]
 
     async def conversation_of_forward(self, account: str, external_id: str) -> int | None:
         """The conversation a message kefu forwarded (by the platform's id for it) belongs to."""
-        q = select(messages.c.conversation_id).where(
-            messages.c.account == account, messages.c.direction == "out", messages.c.external_id == external_id
+        return await self._value(
+            "SELECT conversation_id FROM messages WHERE account = $1 AND direction = 'out' AND external_id = $2",
+            account,
+            external_id,
         )
-        async with self._read() as conn:
-            return (await conn.execute(q)).scalar()
 
     # -- durable values ------------------------------------------------------------
 
     async def get_value(self, key: str) -> str | None:
-        async with self._read() as conn:
-            return (await conn.execute(select(kv.c.value).where(kv.c.key == key))).scalar()
+        return await self._value("SELECT value FROM kv WHERE key = $1", key)
 
     async def set_value(self, key: str, value: str, now: float) -> None:
-        await self._upsert(kv, kv.c.key, key, {"value": value, "updated_at": now})
+        # one statement: two writers at once never fail
+        await self._exec(
+            "INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            key,
+            value,
+            now,
+        )
 
     # -- agents --------------------------------------------------------------------
 
     async def current_of(self, agent: str) -> int | None:
-        async with self._read() as conn:
-            q = select(agent_state.c.conversation_id).where(agent_state.c.agent == agent)
-            return (await conn.execute(q)).scalar()
+        return await self._value("SELECT conversation_id FROM agent_state WHERE agent = $1", agent)
 
     async def set_current(self, agent: str, conversation_id: int, now: float) -> None:
-        await self._upsert(
-            agent_state, agent_state.c.agent, agent, {"conversation_id": conversation_id, "updated_at": now}
+        await self._exec(
+            "INSERT INTO agent_state (agent, conversation_id, updated_at) VALUES ($1, $2, $3) ON CONFLICT (agent) "
+            "DO UPDATE SET conversation_id = excluded.conversation_id, updated_at = excluded.updated_at",
+            agent,
+            conversation_id,
+            now,
         )
-
-    async def _upsert(self, table: Table, key_col: Any, key: str, values: dict[str, Any]) -> None:
-        """Insert the row, or update it if it is there (one statement: two writers at once never fail)."""
-        async with self._write() as conn:
-            await conn.execute(
-                self._insert(table)
-                .values({key_col.name: key, **values})
-                .on_conflict_do_update(index_elements=[key_col], set_=values)
-            )
-
-
-def _add_new_columns(sync_conn: Any) -> None:
-    """Columns added since a database was created (create_all only creates missing tables)."""
-    from sqlalchemy import inspect
-    from sqlalchemy.schema import CreateColumn
-
-    inspector = inspect(sync_conn)
-    for table in metadata.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for col in table.columns:
-            if col.name not in have:
-                ddl = CreateColumn(col).compile(dialect=sync_conn.dialect)
-                default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
-                extra = f" DEFAULT '{default}'" if isinstance(default, str) else ""
-                sync_conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}"))
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()

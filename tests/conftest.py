@@ -63,11 +63,10 @@ def pg_database() -> str:
 
 
 async def reset_pg(url: str) -> None:
-    from bot.storage import Store, metadata
+    from bot.storage import Store
 
     store = Store(url)
-    async with store.engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
+    await store.drop_tables()
     await store.close()
 
 

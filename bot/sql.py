@@ -1,0 +1,281 @@
+"""The database drivers under the Store: SQLite (stdlib sqlite3) and PostgreSQL (asyncpg).
+
+One SQL text serves both: statements are written with PostgreSQL's numbered parameters
+(`$1`, `$2`), which SQLite reads as `?1`, `?2`. The schema itself is SQLAlchemy's
+(bot.storage.metadata), created through SQLAlchemy; the statements a message's handling runs
+go straight to the driver, which costs a fraction of the same statement through SQLAlchemy's
+async layer (measured in bench/RESULTS.md).
+
+SQLite runs on the event loop's thread: a statement on a local file takes microseconds, less
+than handing it to a thread would. One connection writes, behind an asyncio lock held for a
+whole transaction; another reads what is committed (WAL). The write-ahead log is checkpointed
+from a thread, so the loop never waits for the file to be synced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+__all__ = ["Database", "Conn", "open_database"]
+
+Row = dict[str, Any]
+
+
+class Conn(ABC):
+    """A connection in a transaction (or reading outside one): run statements, get dicts."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    @abstractmethod
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    @abstractmethod
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; the number of rows it changed."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Database(ABC):
+    dialect: str
+
+    @abstractmethod
+    def transaction(self) -> Any:
+        """`async with db.transaction() as conn`: committed at the end, rolled back on an error."""
+
+    @abstractmethod
+    def reader(self) -> Any:
+        """`async with db.reader() as conn`: reads what is committed, outside any transaction."""
+
+    async def start(self) -> None:
+        """Open connections (done lazily by the first statement otherwise)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+def open_database(url: str) -> Database:
+    """sqlite:///path (or sqlite:///:memory:) or postgresql://user@host:port/db."""
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url.removeprefix("sqlite:///"))
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return PostgresDatabase("postgresql://" + url.removeprefix(scheme))
+    raise ValueError(f"storage: unsupported URL {url!r} (sqlite:///FILE or postgresql://…)")
+
+
+# -- SQLite ---------------------------------------------------------------------------
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+class _SqliteConn(Conn):
+    def __init__(self, db: sqlite3.Connection, sqls: dict[str, str]):
+        self._db = db
+        self._sqls = sqls
+
+    def _sql(self, sql: str) -> str:
+        out = self._sqls.get(sql)
+        if out is None:
+            out = self._sqls[sql] = _PARAM.sub(r"?\1", sql)
+        return out
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in self._db.execute(self._sql(sql), args).fetchall()]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = self._db.execute(self._sql(sql), args).fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = self._db.execute(self._sql(sql), args).fetchone()
+        return row[0] if row is not None else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return self._db.execute(self._sql(sql), args).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._db.executemany(self._sql(sql), rows)
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+    checkpoint_every = 1.0  # seconds between WAL checkpoints (from a thread), when something was written
+
+    def __init__(self, path: str):
+        self.path = path
+        self.memory = path == ":memory:" or path == ""
+        self._write: sqlite3.Connection | None = None
+        self._read: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._sqls: dict[str, str] = {}
+        self._dirty = False
+        self._checkpointer: asyncio.Task[None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        # autocommit mode: transactions are begun and ended here, explicitly
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        if not self.memory:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a thread (below)
+        db.execute("PRAGMA busy_timeout=2000")  # another process (a kefu CLI command) writing
+        return db
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._write is None:
+            self._write = self._connect()
+            if not self.memory:
+                self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="sqlite-wal")
+        return self._write
+
+    def _reader(self) -> sqlite3.Connection:
+        if self.memory:  # one database only exists on one connection
+            return self._writer()
+        if self._read is None:
+            self._read = self._connect()
+        return self._read
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        async with self._lock:
+            db = self._writer()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteConn(db, self._sqls)
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            self._dirty = True
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Conn]:
+        if self.memory:  # reading the writer's connection: wait for its transaction to end
+            async with self._lock:
+                yield _SqliteConn(self._reader(), self._sqls)
+            return
+        yield _SqliteConn(self._reader(), self._sqls)
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_every)
+            if self._dirty:
+                self._dirty = False
+                try:
+                    await asyncio.to_thread(self._checkpoint, "PASSIVE")
+                except sqlite3.Error as e:  # busy: the next round does it
+                    from loguru import logger
+
+                    logger.debug("sqlite checkpoint skipped: {}", e)
+
+    def _checkpoint(self, mode: str) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=2000")
+            db.execute(f"PRAGMA wal_checkpoint({mode})")
+        finally:
+            db.close()
+
+    async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
+            self._checkpointer = None
+        async with self._lock:
+            for db in (self._read, self._write):
+                if db is not None:
+                    db.close()
+            self._read = self._write = None
+        if not self.memory and self._dirty:
+            await asyncio.to_thread(self._checkpoint, "TRUNCATE")
+            self._dirty = False
+
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+
+class _PgConn(Conn):
+    def __init__(self, conn: Any):
+        self._c = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._c.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = await self._c.fetchrow(sql, *args)
+        return dict(row) if row is not None else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._c.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._c.execute(sql, *args)  # "UPDATE 2", "INSERT 0 1", "DELETE 0"
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._c.executemany(sql, rows)
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+    # as many as the bus's consumers plus the webhooks, so no message waits for a connection
+    pool_size = 24
+
+    def __init__(self, url: str):
+        self.url = url
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self._get_pool()
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(
+                        self.url,
+                        min_size=2,
+                        max_size=self.pool_size,
+                        timeout=10,  # connecting
+                        command_timeout=60,
+                        max_inactive_connection_lifetime=300,
+                    )
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Conn]:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            yield _PgConn(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except (TimeoutError, OSError):
+                pool.terminate()
