@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -31,12 +32,16 @@ UNREACHABLE = {  # nothing more can go to this customer until they write again
 class TokenClient(ABC):
     platform = ""
     token_margin = 300  # refresh this many seconds before the platform's expiry
+    # the shared token is also kept in the process this long, so a send does not ask Redis
+    # for it; another process's refresh is seen within this time (or at once, by a refusal)
+    local_for = 60.0
 
     def __init__(self, base_url: str, http: aiohttp.ClientSession, state: State, cache_key: str):
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.state = state
         self.key = f"token:{cache_key}"
+        self._local: tuple[str, float] = ("", 0.0)  # (token, monotonic time it is kept until)
 
     @abstractmethod
     async def fetch_token(self) -> tuple[str, int]:
@@ -44,6 +49,14 @@ class TokenClient(ABC):
 
     async def token(self, stale: str | None = None) -> str:
         """The shared token; `stale` is one the platform just refused, to be replaced."""
+        local, until = self._local
+        if local and local != stale and time.monotonic() < until:
+            return local
+        token = await self._shared(stale)
+        self._local = (token, time.monotonic() + self.local_for)
+        return token
+
+    async def _shared(self, stale: str | None) -> str:
         cached = await self.state.get(self.key)
         if cached and cached != stale:
             return cached

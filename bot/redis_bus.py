@@ -186,18 +186,23 @@ class RedisBus(Bus):
             if start_id == "0" and not entries:
                 start_id = ">"
                 continue
-            for entry_id, fields in entries:
-                raw = fields.get(b"d") or fields.get("d")
-                try:
-                    payload = json.loads(raw)
-                except (TypeError, ValueError):
-                    logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
-                    payload = None
-                if payload is not None and not await self._handle(
-                    topic, handler, payload, lambda: self._still_ours(topic, partition)
-                ):
-                    return  # left pending: whoever serves the partition next takes it first
-                await self._ack(stream, entry_id)
+            done: list[Any] = []  # acknowledged together, after the batch (a replay is a duplicate, dropped)
+            try:
+                for entry_id, fields in entries:
+                    raw = fields.get(b"d") or fields.get("d")
+                    try:
+                        payload = json.loads(raw)
+                    except (TypeError, ValueError):
+                        logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
+                        payload = None
+                    if payload is not None and not await self._handle(
+                        topic, handler, payload, lambda: self._still_ours(topic, partition)
+                    ):
+                        return  # left pending: whoever serves the partition next takes it first
+                    done.append(entry_id)
+            finally:
+                if done:
+                    await self._ack(stream, done)
 
     async def _claim_all(self, stream: str) -> None:
         """Take over every entry the group holds pending on this stream (a dead owner's)."""
@@ -211,18 +216,18 @@ class RedisBus(Bus):
             if start == "0-0":
                 return
 
-    async def _ack(self, stream: str, entry_id: Any) -> None:
+    async def _ack(self, stream: str, entry_ids: list[Any]) -> None:
         while True:
             try:
                 async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xack(stream, self.GROUP, entry_id)
-                    pipe.xdel(stream, entry_id)
+                    pipe.xack(stream, self.GROUP, *entry_ids)
+                    pipe.xdel(stream, *entry_ids)
                     await pipe.execute()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                logger.warning("bus {}: ack of {} failed ({}); retrying", stream, entry_id, e)
+                logger.warning("bus {}: ack of {} entries failed ({}); retrying", stream, len(entry_ids), e)
                 await asyncio.sleep(0.5)
 
     async def pending(self, topic: str) -> int:

@@ -55,6 +55,10 @@ class Database(ABC):
         """`async with db.transaction() as conn`: committed at the end, rolled back on an error."""
 
     @abstractmethod
+    def autocommit(self) -> Any:
+        """`async with db.autocommit() as conn`: writes, each statement committed on its own."""
+
+    @abstractmethod
     def reader(self) -> Any:
         """`async with db.reader() as conn`: reads what is committed, outside any transaction."""
 
@@ -163,6 +167,12 @@ class SqliteDatabase(Database):
             self._dirty = True
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Conn]:
+        async with self._lock:  # not inside another task's transaction on the same connection
+            yield _SqliteConn(self._writer(), self._sqls)
+        self._dirty = True
+
+    @asynccontextmanager
     async def reader(self) -> AsyncIterator[Conn]:
         if self.memory:  # reading the writer's connection: wait for its transaction to end
             async with self._lock:
@@ -267,10 +277,12 @@ class PostgresDatabase(Database):
             yield _PgConn(conn)
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[Conn]:
+    async def autocommit(self) -> AsyncIterator[Conn]:
         pool = await self._get_pool()
         async with pool.acquire() as conn:
             yield _PgConn(conn)
+
+    reader = autocommit  # outside a transaction every statement sees what is committed
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -13,6 +13,10 @@ class State(ABC):
     @abstractmethod
     async def get(self, key: str) -> str | None: ...
 
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        """Several keys at once (one round trip on Redis)."""
+        return [await self.get(k) for k in keys]
+
     @abstractmethod
     async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
 
@@ -81,6 +85,12 @@ class RedisState(State):
     async def get(self, key: str) -> str | None:
         v = await self.redis.get(self.prefix + key)
         return v.decode() if isinstance(v, bytes) else v
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        if not keys:
+            return []
+        values = await self.redis.mget([self.prefix + k for k in keys])
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         await self.redis.set(self.prefix + key, value, px=int(ttl * 1000) if ttl else None)

@@ -197,7 +197,7 @@ class Store:
         if conn is not None:
             yield conn
             return
-        async with self.db.transaction() as conn:
+        async with self.db.autocommit() as conn:  # outside a unit each statement stands alone
             yield conn
 
     @asynccontextmanager
@@ -276,7 +276,7 @@ class Store:
             raise ValueError(f"{table}: no such columns {sorted(unknown)}")
         params = ", ".join(f"${k + 1}" for k in range(len(cols)))
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({params})"
-        async with self._write() as conn:
+        async with self.db.transaction() as conn:
             await conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
 
     async def close(self) -> None:

@@ -29,7 +29,9 @@ async def is_online(desk: Desk, name: str) -> bool:
 
 async def online_agents(desk: Desk) -> list[AgentConfig]:
     """Online agents, in the order the config lists them."""
-    return [a for a in desk.config.agents if await is_online(desk, a.name)]
+    agents = desk.config.agents
+    entries = await desk.state.get_many([_key(a.name) for a in agents])
+    return [a for a, entry in zip(agents, entries, strict=True) if entry]
 
 
 async def go_online(desk: Desk, agent: AgentConfig) -> bool:
