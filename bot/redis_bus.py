@@ -36,6 +36,7 @@ _ACQUIRE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_ACK = "redis.call('xack', KEYS[1], ARGV[1], unpack(ARGV, 2)) return redis.call('xdel', KEYS[1], unpack(ARGV, 2))"
 
 
 class RedisBus(Bus):
@@ -51,7 +52,10 @@ class RedisBus(Bus):
         self._owned: dict[str, set[int]] = {}
         self._alive = 1
         self._beat: asyncio.Task[None] | None = None
-        self._once = redis.register_script(_ONCE) if redis is not None else None
+        scripts = (_ONCE, _ACQUIRE, _RENEW, _RELEASE, _ACK)
+        self._once, self._acquire_s, self._renew_s, self._release_s, self._ack_s = (
+            [redis.register_script(s) for s in scripts] if redis is not None else [None] * len(scripts)
+        )
 
     def _stream(self, topic: str, p: int) -> str:
         return f"{self.prefix}bus:{topic}:{p}"
@@ -110,18 +114,18 @@ class RedisBus(Bus):
         if len(self._owned.setdefault(topic, set())) >= self._share():
             return False
         # ours already (kept while Redis was briefly away): renewing it is taking it
-        if await self.redis.eval(_ACQUIRE, 1, self._lease(topic, p), self.consumer, self.lease_ms):
+        if await self._acquire_s(keys=[self._lease(topic, p)], args=[self.consumer, self.lease_ms]):
             self._owned[topic].add(p)
             return True
         return False
 
     async def _renew(self, topic: str, p: int) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, self._lease(topic, p), self.consumer, self.lease_ms))
+        return bool(await self._renew_s(keys=[self._lease(topic, p)], args=[self.consumer, self.lease_ms]))
 
     async def _release(self, topic: str, p: int) -> None:
         self._owned.get(topic, set()).discard(p)
         try:
-            await self.redis.eval(_RELEASE, 1, self._lease(topic, p), self.consumer)
+            await self._release_s(keys=[self._lease(topic, p)], args=[self.consumer])
         except Exception as e:  # it expires by itself
             logger.info("bus: lease {}:{} not released ({})", topic, p, e)
 
@@ -219,10 +223,7 @@ class RedisBus(Bus):
     async def _ack(self, stream: str, entry_ids: list[Any]) -> None:
         while True:
             try:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xack(stream, self.GROUP, *entry_ids)
-                    pipe.xdel(stream, *entry_ids)
-                    await pipe.execute()
+                await self._ack_s(keys=[stream], args=[self.GROUP, *entry_ids])
                 return
             except asyncio.CancelledError:
                 raise

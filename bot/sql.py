@@ -241,6 +241,11 @@ class _PgConn(Conn):
         await self._c.executemany(sql, rows)
 
 
+async def _no_reset(conn: Any) -> None:
+    """kefu keeps no session state (its transactions always end, its advisory locks are a
+    transaction's): asyncpg's default reset would cost a round trip per released connection."""
+
+
 class PostgresDatabase(Database):
     dialect = "postgresql"
     # as many as the bus's consumers plus the webhooks, so no message waits for a connection
@@ -267,6 +272,7 @@ class PostgresDatabase(Database):
                         timeout=10,  # connecting
                         command_timeout=60,
                         max_inactive_connection_lifetime=300,
+                        reset=_no_reset,
                     )
         return self._pool
 

@@ -77,10 +77,14 @@ class MemoryState(State):
             del self._data[k]
 
 
+_INCR = "local v = redis.call('incr', KEYS[1]) if v == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end return v"
+
+
 class RedisState(State):
     def __init__(self, redis: Any, prefix: str = "kefu:"):
         self.redis = redis
         self.prefix = prefix
+        self._incr = redis.register_script(_INCR)
 
     async def get(self, key: str) -> str | None:
         v = await self.redis.get(self.prefix + key)
@@ -99,11 +103,7 @@ class RedisState(State):
         return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
 
     async def incr(self, key: str, ttl: float) -> int:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self.prefix + key)
-            pipe.pexpire(self.prefix + key, int(ttl * 1000), nx=True)
-            value, _ = await pipe.execute()
-        return int(value)
+        return int(await self._incr(keys=[self.prefix + key], args=[int(ttl * 1000)]))
 
     async def delete(self, key: str) -> bool:
         return bool(await self.redis.delete(self.prefix + key))
