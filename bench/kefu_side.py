@@ -345,6 +345,7 @@ async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> fl
                     }
                 )
             await store.insert_rows("conversations", rows)
+        await store.recount_load()  # written around the Store's own bookkeeping
     finally:
         await store.close()
     return time.monotonic() - started

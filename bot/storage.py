@@ -132,6 +132,15 @@ agent_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Open conversations per agent, kept with every change of a conversation's agent or status, so
+# an assignment reads two rows instead of counting every open conversation (Store.load).
+agent_load = Table(
+    "agent_load",
+    metadata,
+    Column("agent", String(64), primary_key=True),
+    Column("open_count", Integer, nullable=False),
+)
+
 
 _CONV_FIELDS = (
     "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
@@ -237,6 +246,7 @@ class Store:
         async with self.db.transaction() as conn:
             if self.dialect == "postgresql":  # two processes starting at once must not both create a table
                 await conn.execute("SELECT pg_advisory_xact_lock(7415201)")
+            count_load = not await self._columns(conn, agent_load.name)  # new, or a database from before it
             for table in metadata.sorted_tables:
                 await conn.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
                 for index in sorted(table.indexes, key=lambda i: i.name or ""):
@@ -248,6 +258,8 @@ class Store:
                         default = col.default.arg if col.default is not None and not callable(col.default.arg) else None
                         extra = f" DEFAULT '{default}'" if isinstance(default, str) else ""
                         await conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}")
+            if count_load:
+                await self._recount_load(conn)
 
     async def _columns(self, conn: Conn, table: str) -> set[str]:
         if self.dialect == "postgresql":
@@ -259,6 +271,19 @@ class Store:
         else:
             rows = await conn.fetch(f"SELECT name FROM pragma_table_info('{table}')")
         return {r["name"] for r in rows}
+
+    async def recount_load(self) -> None:
+        """Count each agent's open conversations afresh (after rows were written around the Store)."""
+        async with self.db.transaction() as conn:
+            await self._recount_load(conn)
+
+    @staticmethod
+    async def _recount_load(conn: Conn) -> None:
+        await conn.execute("DELETE FROM agent_load")
+        await conn.execute(
+            "INSERT INTO agent_load (agent, open_count) SELECT agent, count(*) FROM conversations "
+            "WHERE status = 'open' AND agent != '' GROUP BY agent"
+        )
 
     async def drop_tables(self) -> None:
         """Drop every table of kefu's (tests and the benchmark start from empty storage)."""
@@ -329,9 +354,40 @@ class Store:
         unknown = set(values) - _SETTABLE
         if unknown:
             raise ValueError(f"conversations: no such columns {sorted(unknown)}")
-        names = list(values)
-        sets = ", ".join(f"{n} = ${k + 2}" for k, n in enumerate(names))
-        await self._exec(f"UPDATE conversations SET {sets} WHERE id = $1", conversation_id, *values.values())
+        sets = ", ".join(f"{n} = ${k + 2}" for k, n in enumerate(values))
+        sql = f"UPDATE conversations SET {sets} WHERE id = $1"
+        if "agent" not in values and "status" not in values:
+            await self._exec(sql, conversation_id, *values.values())
+            return
+        async with self._changing() as conn:  # who holds it changes: the agents' counts with it
+            lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+            old = await conn.fetchrow(f"SELECT agent, status FROM conversations WHERE id = $1{lock}", conversation_id)
+            await conn.execute(sql, conversation_id, *values.values())
+            if old is None:
+                return
+            before = old["agent"] if old["status"] == "open" else ""
+            after = values.get("agent", old["agent"]) if values.get("status", old["status"]) == "open" else ""
+            if before == after:
+                return
+            # in a fixed order, so two transactions moving conversations between the same agents cannot deadlock
+            for agent, step in sorted(((before, -1), (after, 1))):
+                if agent:
+                    await conn.execute(
+                        "INSERT INTO agent_load (agent, open_count) VALUES ($1, $2) ON CONFLICT (agent) "
+                        "DO UPDATE SET open_count = agent_load.open_count + excluded.open_count",
+                        agent,
+                        step,
+                    )
+
+    @asynccontextmanager
+    async def _changing(self) -> AsyncIterator[Conn]:
+        """The unit's connection, or a transaction of its own: several statements that belong together."""
+        conn = _UNIT.get()
+        if conn is not None:
+            yield conn
+            return
+        async with self.db.transaction() as conn:
+            yield conn
 
     async def open_conversations(self) -> list[Conversation]:
         rows = await self._rows(f"SELECT {_CONV_COLUMNS} FROM conversations WHERE status = 'open' ORDER BY id")
@@ -347,10 +403,8 @@ class Store:
 
     async def load(self) -> dict[str, int]:
         """Open conversations per agent."""
-        rows = await self._rows(
-            "SELECT agent, count(*) AS n FROM conversations WHERE status = 'open' AND agent != '' GROUP BY agent"
-        )
-        return {r["agent"]: r["n"] for r in rows}
+        rows = await self._rows("SELECT agent, open_count FROM agent_load WHERE open_count > 0")
+        return {r["agent"]: r["open_count"] for r in rows}
 
     async def of_agent(self, agent: str) -> list[Conversation]:
         rows = await self._rows(
