@@ -22,6 +22,7 @@ from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.model import Delivery, Message
+from bot.redis_pipe import AutoPipeline
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
 from bot.storage import Store
@@ -63,7 +64,9 @@ class Runtime:
                 url, max_connections=200, timeout=5, socket_timeout=5, socket_connect_timeout=3
             )
             self.redis = aioredis.Redis(connection_pool=pool)
-            self.bus, self.state = RedisBus(self.redis, prefix=prefix), RedisState(self.redis, prefix=prefix)
+            pipe = AutoPipeline(self.redis)  # one for the process: more commands share each round trip
+            self.bus = RedisBus(self.redis, prefix=prefix, pipe=pipe)
+            self.state = RedisState(self.redis, prefix=prefix, pipe=pipe)
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
         }

@@ -23,6 +23,7 @@ from loguru import logger
 
 from bot.bus import Bus, Handler, partition_of
 from bot.errors import BusUnavailable
+from bot.redis_pipe import AutoPipeline
 
 __all__ = ["RedisBus"]
 
@@ -44,16 +45,17 @@ class RedisBus(Bus):
     lease_ms = 10_000  # a dead process's partitions wait this long before another takes them
     heartbeat = 2.0  # seconds between "still alive" marks
 
-    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8):
+    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8, pipe: AutoPipeline | None = None):
         super().__init__(partitions)
         self.redis = redis
+        self.pipe = pipe or AutoPipeline(redis)  # publishing; the consumers' blocking reads go direct
         self.prefix = prefix
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self._owned: dict[str, set[int]] = {}
         self._alive = 1
         self._beat: asyncio.Task[None] | None = None
-        scripts = (_ONCE, _ACQUIRE, _RENEW, _RELEASE, _ACK)
-        self._once, self._acquire_s, self._renew_s, self._release_s, self._ack_s = (
+        scripts = (_ACQUIRE, _RENEW, _RELEASE, _ACK)
+        self._acquire_s, self._renew_s, self._release_s, self._ack_s = (
             [redis.register_script(s) for s in scripts] if redis is not None else [None] * len(scripts)
         )
 
@@ -70,7 +72,7 @@ class RedisBus(Bus):
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, ensure_ascii=False)
         try:
-            await self.redis.xadd(self._stream(topic, partition_of(key, self.partitions)), {"d": data})
+            await self.pipe.execute("XADD", self._stream(topic, partition_of(key, self.partitions)), "*", "d", data)
         except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
             raise BusUnavailable(f"redis: {e}") from e
 
@@ -79,7 +81,7 @@ class RedisBus(Bus):
         data = json.dumps(payload, ensure_ascii=False)
         stream = self._stream(topic, partition_of(key, self.partitions))
         try:
-            return bool(await self._once(keys=[self.prefix + mark, stream], args=[int(ttl * 1000), data]))
+            return bool(await self.pipe.script(_ONCE, [self.prefix + mark, stream], [int(ttl * 1000), data]))
         except Exception as e:
             raise BusUnavailable(f"redis: {e}") from e
 

@@ -6,6 +6,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
+from bot.redis_pipe import AutoPipeline
+
 __all__ = ["State", "MemoryState", "RedisState"]
 
 
@@ -80,33 +82,38 @@ class MemoryState(State):
 _INCR = "local v = redis.call('incr', KEYS[1]) if v == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end return v"
 
 
+def _text(v: Any) -> str | None:
+    return v.decode() if isinstance(v, bytes) else v
+
+
 class RedisState(State):
-    def __init__(self, redis: Any, prefix: str = "kefu:"):
+    """Every command goes through the shared automatic pipeline (bot.redis_pipe)."""
+
+    def __init__(self, redis: Any, prefix: str = "kefu:", pipe: AutoPipeline | None = None):
         self.redis = redis
         self.prefix = prefix
-        self._incr = redis.register_script(_INCR)
+        self.pipe = pipe or AutoPipeline(redis)
 
     async def get(self, key: str) -> str | None:
-        v = await self.redis.get(self.prefix + key)
-        return v.decode() if isinstance(v, bytes) else v
+        return _text(await self.pipe.execute("GET", self.prefix + key))
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
         if not keys:
             return []
-        values = await self.redis.mget([self.prefix + k for k in keys])
-        return [v.decode() if isinstance(v, bytes) else v for v in values]
+        return [_text(v) for v in await self.pipe.execute("MGET", *(self.prefix + k for k in keys))]
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        await self.redis.set(self.prefix + key, value, px=int(ttl * 1000) if ttl else None)
+        extra = ("PX", int(ttl * 1000)) if ttl else ()
+        await self.pipe.execute("SET", self.prefix + key, value, *extra)
 
     async def add(self, key: str, ttl: float, value: str = "1") -> bool:
-        return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
+        return bool(await self.pipe.execute("SET", self.prefix + key, value, "PX", int(ttl * 1000), "NX"))
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self._incr(keys=[self.prefix + key], args=[int(ttl * 1000)]))
+        return int(await self.pipe.script(_INCR, [self.prefix + key], [int(ttl * 1000)]))
 
     async def delete(self, key: str) -> bool:
-        return bool(await self.redis.delete(self.prefix + key))
+        return bool(await self.pipe.execute("DEL", self.prefix + key))
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
