@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 __all__ = ["Kind", "Message", "Delivery", "Conversation", "TICKET_BASE", "new_id"]
@@ -43,7 +43,8 @@ class Message:
     received_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict, for the bus (JSON); `data` is shared, not copied."""
+        return {name: getattr(self, name) for name in _MESSAGE_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Message:
@@ -87,11 +88,16 @@ class Delivery:
     resend: bool = False  # the platform may already have it: use its duplicate check where it has one
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict, for the bus (JSON)."""
+        return {name: getattr(self, name) for name in _DELIVERY_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Delivery:
         return cls(**d)
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
+_DELIVERY_FIELDS = tuple(f.name for f in fields(Delivery))
 
 
 @dataclass(slots=True)

@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import xmltodict
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.wechat.inbound import to_message as wechat_message
 from adapters.wecom.inbound import to_message as wecom_message
+from adapters.xml import parse_xml
 from bot.errors import BadRequest
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,3 +50,20 @@ def test_payload_is_normalized(platform: str, case: dict):
 def test_bad_payload_is_a_bad_request(platform: str, body: str):
     with pytest.raises(BadRequest):
         PARSERS[platform]("acct", body)
+
+
+_names = st.sampled_from(["ToUserName", "FromUserName", "MsgType", "Content", "Event", "Item", "A"])
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(" \n\t"), max_size=12)
+_elements = st.recursive(
+    st.tuples(_names, _texts).map(lambda t: f"<{t[0]}><![CDATA[{t[1].replace(']]>', '')}]]></{t[0]}>"),
+    lambda inner: st.tuples(_names, st.lists(inner, max_size=4)).map(lambda t: f"<{t[0]}>{''.join(t[1])}</{t[0]}>"),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_elements, min_size=1, max_size=6))
+def test_callback_xml_reads_as_xmltodict_reads_it(children: list[str]):
+    """kefu reads callbacks with the C parser; what it gets is what xmltodict (which wechatpy uses) gets."""
+    body = f"<xml>{''.join(children)}</xml>"
+    assert parse_xml(body) == xmltodict.parse(body, disable_entities=True)["xml"]
