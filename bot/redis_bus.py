@@ -54,8 +54,8 @@ class RedisBus(Bus):
         self._owned: dict[str, set[int]] = {}
         self._alive = 1
         self._beat: asyncio.Task[None] | None = None
-        scripts = (_ACQUIRE, _RENEW, _RELEASE, _ACK)
-        self._acquire_s, self._renew_s, self._release_s, self._ack_s = (
+        scripts = (_ACQUIRE, _RENEW, _RELEASE)
+        self._acquire_s, self._renew_s, self._release_s = (
             [redis.register_script(s) for s in scripts] if redis is not None else [None] * len(scripts)
         )
 
@@ -155,33 +155,40 @@ class RedisBus(Bus):
 
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
         backoff = 0.2
+        served = [False]  # set by _serve on each read that worked: the next failure starts a fresh backoff
         while not self._stopping.is_set():
             try:
                 if not await self._acquire(topic, partition):
                     await asyncio.sleep(0.3 + random.random() * 0.4)  # standby
                     continue
                 try:
-                    await self._serve(topic, partition, handler)
+                    await self._serve(topic, partition, handler, served)
                 finally:
                     await self._release(topic, partition)
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                if served[0]:  # it had been working: a dropped connection, say, after Redis restarted
+                    backoff, served[0] = 0.2, False
                 logger.warning("bus {}:{}: redis unavailable ({}); retrying in {:.1f}s", topic, partition, e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _serve(self, topic: str, partition: int, handler: Handler) -> None:
+    async def _serve(self, topic: str, partition: int, handler: Handler, served: list[bool]) -> None:
         """Consume the partition while this process holds its lease."""
         stream = self._stream(topic, partition)
         await self._ensure_group(stream)
         await self._claim_all(stream)
         start_id = "0"  # first what this consumer holds pending (claimed or its own), in order
+        renewed = time.monotonic()  # _acquire just set the lease
         while not self._stopping.is_set():
-            if not await self._renew(topic, partition):
-                logger.warning("bus {}: lease lost; another process takes over", stream)
-                return
+            # renewed a few times per lease, not on every read: nobody can take it before it expires
+            if time.monotonic() - renewed > self.lease_ms / 4000:
+                if not await self._renew(topic, partition):
+                    logger.warning("bus {}: lease lost; another process takes over", stream)
+                    return
+                renewed = time.monotonic()
             if self._should_yield(topic, partition):
                 return
             # a short block: stopping waits for the read to end rather than cancel it mid-reply
@@ -189,6 +196,7 @@ class RedisBus(Bus):
                 self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 500
             )
             entries = resp[0][1] if resp else []
+            served[0] = True
             if start_id == "0" and not entries:
                 start_id = ">"
                 continue
@@ -225,7 +233,7 @@ class RedisBus(Bus):
     async def _ack(self, stream: str, entry_ids: list[Any]) -> None:
         while True:
             try:
-                await self._ack_s(keys=[stream], args=[self.GROUP, *entry_ids])
+                await self.pipe.script(_ACK, [stream], [self.GROUP, *entry_ids])
                 return
             except asyncio.CancelledError:
                 raise

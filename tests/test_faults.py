@@ -47,7 +47,11 @@ async def _check_outcome(fleet: Fleet, pg: str, relays: list, customers: int, pe
     uncertain (it may or may not have arrived). Returns how many of those there were.
     """
     check_exactly_once_in_order(relays, customers, per_customer)
-    counts, unsent = await _transcript(pg)
+    for _ in range(100):  # the relays are in; a greeting may still be on its way (a consumer in backoff)
+        counts, unsent = await _transcript(pg)
+        if not any(r["status"] in ("pending", "sending") for r in unsent):
+            break
+        await asyncio.sleep(0.1)
     handled = counts.pop(("in", "handled", ""), 0)
     assert handled == customers * per_customer + len(fleet.sb.agents), counts  # + each agent's 上线
     uncertain = [r for r in unsent if r["status"] == "failed" and r["error"] == UNCERTAIN]
