@@ -35,6 +35,7 @@ __all__ = [
     "seed_open_conversations",
     "transcript_counts",
     "pg_activity",
+    "partitions_split",
     "MARK",
 ]
 
@@ -434,6 +435,36 @@ async def _git_bytes(*args: str) -> bytes:
     if proc.returncode:
         raise RuntimeError(f"git {' '.join(args)}: {err.decode(errors='replace').strip()}")
     return out
+
+
+async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float:
+    """Wait until `procs` kefu processes each hold their share of every topic's partitions (a
+    process that joins takes its share over within a few seconds); seconds waited."""
+    import redis.asyncio as aioredis
+
+    from bot.app import _redis_url
+    from bot.bus import PARTITIONS
+
+    url, prefix = _redis_url(bus)
+    r = aioredis.from_url(url, socket_timeout=5)
+    started = time.monotonic()
+    try:
+        while True:
+            holders = []
+            for topic in ("inbound", "outbound"):
+                values = await r.mget([f"{prefix}lease:{topic}:{p}" for p in range(PARTITIONS)])
+                holders.append([v for v in values if v])
+            share = PARTITIONS // procs
+            if all(
+                len(h) == PARTITIONS and len(set(h)) == procs and min(h.count(x) for x in set(h)) >= share
+                for h in holders
+            ):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"the partitions were not split between {procs} processes in {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await r.aclose()
 
 
 async def agents_online(emu: Emulators, port: int, timeout: float = 20.0) -> None:

@@ -232,6 +232,8 @@ def _scaling_rows(sc: dict[str, Any], bare: dict[str, Any], nb: dict[str, Any]) 
                 _row(s, "redis+postgres", load, "sustained msg/s", "msg/s", m["e2e_rate_per_s"], b, n),
                 _row(s, "redis+postgres", load, "not relayed", "msgs", m["lost"]),
                 _row(s, "redis+postgres", load, "other load on the machine", "%", m.get("other_load_pct")),
+                # near 100 %, a second process has no CPU to add: the servers and the load share the cores
+                _row(s, "redis+postgres", load, "machine CPU busy (all cores)", "%", m.get("machine_busy_pct")),
             ]
     if sc.get("1") and sc.get("2"):
         ratio = _ratio(sc["2"]["e2e_rate_per_s"], sc["1"]["e2e_rate_per_s"])

@@ -49,6 +49,7 @@ from bench.kefu_side import (  # noqa: E402
     create_pg_database,
     drop_pg_database,
     export_rev,
+    partitions_split,
     pg_activity,
     seed_open_conversations,
     start_kefu,
@@ -189,9 +190,11 @@ class Window:
         end = await b.watch.snapshot()
         wall = max(time.monotonic() - self.started, 1e-9)
         cores = os.cpu_count() or 1
+        busy = sum(end[k] - self.snap[k] for k in end)  # the bench, kefu, the storage servers, the rest
         return {
             "db_cpu_ms_per_msg": round((end["db"] - self.snap["db"]) / max(done, 1) * 1000, 3),
             "other_load_pct": round((end["foreign"] - self.snap["foreign"]) / (wall * cores) * 100, 1),
+            "machine_busy_pct": round(busy / (wall * cores) * 100, 1),
         }
 
 
@@ -311,6 +314,9 @@ async def kefu(b: Bench, engine: str, *, label: str, procs: int = 1, seed: int =
                 )
             )
         b.emu.reset()
+        if procs > 1:  # measure the steady state: every process serving its share of the partitions
+            waited = await partitions_split(bus, procs)
+            log(f"  partitions split between {procs} processes after {waited:.1f}s")
         await agents_online(b.emu, inst.ports[0])
         await warm_up(b, inst.ports)
         b.emu.reset()
