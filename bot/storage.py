@@ -87,6 +87,19 @@ messages = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("uq_platform_message", "account", "direction", "external_id", unique=True),
+    # the few rows the timer loop and a restart look for, without scanning the whole transcript
+    Index(
+        "ix_messages_retry",
+        "id",
+        sqlite_where=text("status = 'retry'"),
+        postgresql_where=text("status = 'retry'"),
+    ),
+    Index(
+        "ix_messages_unfinished",
+        "id",
+        sqlite_where=text("status IN ('pending', 'sending')"),
+        postgresql_where=text("status IN ('pending', 'sending')"),
+    ),
 )
 
 # Stored timers (first-response limit, escalation): a restart neither loses nor doubles them.
@@ -99,6 +112,10 @@ timers = Table(
     Column("due_at", Float, nullable=False, index=True),
     Column("marker", Float),  # what it was set for (the waiting_since it guards)
     Column("fired_at", Float),
+    # the timers still to fire: every tick asks for the due ones, and fired timers stay
+    Index(
+        "ix_timers_unfired", "due_at", sqlite_where=text("fired_at IS NULL"), postgresql_where=text("fired_at IS NULL")
+    ),
 )
 
 # Reply-quality findings, for the daily report.
