@@ -14,12 +14,12 @@ from aiohttp import web
 from loguru import logger
 
 from bot.adapter import Adapter, load_adapter_class
-from bot.bus import Bus, MemoryBus, RedisBus
+from bot.bus import DUPLICATE, REFUSED, Bus, Guard, MemoryBus, RedisBus
 from bot.chain import Desk
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
-from bot.errors import BadRequest, BusUnavailable
+from bot.errors import BadRequest, BusUnavailable, SignatureError
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.model import Delivery, Message
 from bot.redis_pipe import AutoPipeline
@@ -169,17 +169,24 @@ class Runtime:
 
     # -- what adapters and handlers call ------------------------------------------
 
-    async def ingest(self, messages: list[Message]) -> int:
+    async def ingest(self, messages: list[Message], guard: Guard | None = None) -> int:
         """Put inbound messages durably on the bus; platform retries are dropped here.
 
+        `guard` (a signature that may come again only with the same body) is checked in the
+        same step as the first message is stored: SignatureError if it was used with another.
         Raises BusUnavailable when a message could not be stored: the webhook must then
         answer an error so the platform retries.
         """
         taken = 0
-        for msg in messages:
+        for k, msg in enumerate(messages):
             msg.received_at = self.clock.now()
             mark = f"seen:{msg.account}:{msg.external_id}"
-            if not await self.bus.publish_once(INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict(), mark, DEDUPE_TTL):
+            outcome = await self.bus.publish_once(
+                INBOUND, f"{msg.account}:{msg.sender}", msg.to_dict(), mark, DEDUPE_TTL, guard if k == 0 else None
+            )
+            if outcome == REFUSED:
+                raise SignatureError("a signature already used with another body (replayed)")
+            if outcome == DUPLICATE:
                 logger.info("{}: platform retry of {} dropped", msg.account, msg.external_id)
                 self.metrics.duplicates.labels(msg.account).inc()
                 continue

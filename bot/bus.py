@@ -11,17 +11,43 @@ import json
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
 from bot.errors import is_outage
 
-__all__ = ["Bus", "MemoryBus", "RedisBus", "Handler", "partition_of", "make_bus"]
+__all__ = [
+    "Bus",
+    "MemoryBus",
+    "RedisBus",
+    "Handler",
+    "Guard",
+    "TAKEN",
+    "DUPLICATE",
+    "REFUSED",
+    "partition_of",
+    "make_bus",
+]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 Keeper = Callable[[], Awaitable[bool]]
 PARTITIONS = 8
+
+
+TAKEN, DUPLICATE, REFUSED = "taken", "duplicate", "refused"  # what publish_once did
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A key that must be absent (it is then set to `value` for `ttl` seconds) or already hold
+    `value`, checked in the same step as publishing: a signature that may come again only with
+    the same body (WeChat's plaintext mode, where the signature does not cover the body)."""
+
+    key: str
+    value: str
+    ttl: float
 
 
 def partition_of(key: str, partitions: int = PARTITIONS) -> int:
@@ -38,6 +64,7 @@ class Bus(ABC):
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
         self._marks: dict[str, float] = {}  # publish_once marks of this process -> expiry
+        self._guards: dict[str, tuple[str, float]] = {}  # guard key -> (value, expiry)
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -46,21 +73,30 @@ class Bus(ABC):
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         """Store the payload durably (as the engine allows) or raise BusUnavailable."""
 
-    async def publish_once(self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float) -> bool:
-        """Publish unless `mark` was set within `ttl` seconds (a platform retry); False if it was.
+    async def publish_once(
+        self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float, guard: Guard | None = None
+    ) -> str:
+        """Publish unless `mark` was set within `ttl` seconds (a platform retry: DUPLICATE) or
+        the guard holds another value (REFUSED); TAKEN when published.
 
         Marking and publishing are one step: a crash between them cannot leave a message marked
         as seen but never stored, which would make the platform's retry look like a duplicate.
         """
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
+        if guard is not None:
+            value, until = self._guards.get(guard.key, ("", 0.0))
+            if until <= now:
+                self._guards[guard.key] = (guard.value, now + guard.ttl)
+            elif value != guard.value:
+                return REFUSED
         if self._marks.get(mark, 0.0) > now:
-            return False
+            return DUPLICATE
         await self.publish(topic, key, payload)
         self._marks[mark] = now + ttl
-        if len(self._marks) > 100_000:
+        if len(self._marks) > 100_000 or len(self._guards) > 100_000:
             self._marks = {k: t for k, t in self._marks.items() if t > now}
-        return True
+            self._guards = {k: v for k, v in self._guards.items() if v[1] > now}
+        return TAKEN
 
     @abstractmethod
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None: ...

@@ -21,7 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from bot.bus import Bus, Handler, partition_of
+from bot.bus import DUPLICATE, REFUSED, TAKEN, Bus, Guard, Handler, partition_of
 from bot.errors import BusUnavailable
 from bot.redis_pipe import AutoPipeline
 
@@ -31,6 +31,11 @@ _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpi
 _ONCE = (
     "if redis.call('set', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then "
     "redis.call('xadd', KEYS[2], '*', 'd', ARGV[2]) return 1 end return 0"
+)
+# the same, after a guard: KEYS[3] absent (then set to ARGV[3]) or holding ARGV[3], else -1
+_GUARDED_ONCE = (
+    "if not redis.call('set', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) "
+    "and redis.call('get', KEYS[3]) ~= ARGV[3] then return -1 end " + _ONCE
 )
 _ACQUIRE = (
     "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
@@ -76,14 +81,23 @@ class RedisBus(Bus):
         except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
             raise BusUnavailable(f"redis: {e}") from e
 
-    async def publish_once(self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float) -> bool:
-        """The mark (a key under the prefix, as State writes them) and the entry in one script."""
+    async def publish_once(
+        self, topic: str, key: str, payload: dict[str, Any], mark: str, ttl: float, guard: Guard | None = None
+    ) -> str:
+        """The guard, the mark (keys under the prefix, as State writes them) and the entry in one script."""
         data = json.dumps(payload, ensure_ascii=False)
-        stream = self._stream(topic, partition_of(key, self.partitions))
+        keys = [self.prefix + mark, self._stream(topic, partition_of(key, self.partitions))]
+        args: list[Any] = [int(ttl * 1000), data]
         try:
-            return bool(await self.pipe.script(_ONCE, [self.prefix + mark, stream], [int(ttl * 1000), data]))
+            if guard is None:
+                done = await self.pipe.script(_ONCE, keys, args)
+            else:
+                keys.append(self.prefix + guard.key)
+                args += [guard.value, int(guard.ttl * 1000)]
+                done = await self.pipe.script(_GUARDED_ONCE, keys, args)
         except Exception as e:
             raise BusUnavailable(f"redis: {e}") from e
+        return TAKEN if done == 1 else REFUSED if done == -1 else DUPLICATE
 
     # -- membership and leases -----------------------------------------------------
 

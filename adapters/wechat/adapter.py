@@ -12,8 +12,9 @@ from loguru import logger
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatClient
 from bot.adapter import Adapter, Route
+from bot.bus import Guard
 from bot.config import WeChatAccount
-from bot.errors import BadRequest, BusUnavailable, SignatureError
+from bot.errors import BadRequest, SignatureError
 from bot.model import Delivery
 
 __all__ = ["WeChatAdapter"]
@@ -41,14 +42,15 @@ class WeChatAdapter(Adapter):
         if not body:
             raise BadRequest("empty body")
         plain = inbound.read_callback(self.account, request.query, body)
-        await self._not_replayed(request.query, body)
+        guard = self._replay_guard(request.query, body)
         msg = inbound.to_message(self.account.name, plain)
-        await self.runtime.ingest([msg])
+        await self.runtime.ingest([msg], guard=guard)
         # Answered through the customer-service API, never the passive reply: ack at once.
         return web.Response(text="success")
 
-    async def _not_replayed(self, query: Mapping[str, str], body: bytes) -> None:
-        """A fresh timestamp, and a signature never seen with another body.
+    def _replay_guard(self, query: Mapping[str, str], body: bytes) -> Guard:
+        """A fresh timestamp, and a signature never seen with another body (checked as the
+        message is stored: one round trip on Redis).
 
         In plaintext mode the signature does not cover the body, so a captured one must not
         carry a forged body; a platform retry (same signature, same body) is let through.
@@ -57,14 +59,7 @@ class WeChatAdapter(Adapter):
         if not ts.isdigit() or abs(time.time() - int(ts)) > self.account.max_clock_skew:
             raise SignatureError("the timestamp is too far from now (stale or replayed)")
         key = f"wechat:sig:{self.account.name}:{query.get('msg_signature') or query.get('signature')}:{ts}"
-        digest = hashlib.sha1(body).hexdigest()
-        try:
-            first = await self.runtime.state.add(key, ttl=2 * self.account.max_clock_skew, value=digest)
-            seen = None if first else await self.runtime.state.get(key)
-        except Exception as e:  # Redis down: the platform must retry later
-            raise BusUnavailable(f"state: {e}") from e
-        if seen is not None and seen != digest:
-            raise SignatureError("a signature already used with another body (replayed)")
+        return Guard(key, hashlib.sha1(body).hexdigest(), 2 * self.account.max_clock_skew)
 
     async def send(self, d: Delivery) -> str:
         if d.kind == "image":
