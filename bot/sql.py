@@ -95,22 +95,66 @@ class _SqliteConn(Conn):
             out = self._sqls[sql] = _PARAM.sub(r"?\1", sql)
         return out
 
+    async def _for(self, sql: str) -> sqlite3.Connection:
+        """The connection that runs this statement."""
+        return self._db
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(r) for r in self._db.execute(self._sql(sql), args).fetchall()]
+        db = await self._for(sql)
+        return [dict(r) for r in db.execute(self._sql(sql), args).fetchall()]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        row = self._db.execute(self._sql(sql), args).fetchone()
+        row = (await self._for(sql)).execute(self._sql(sql), args).fetchone()
         return dict(row) if row is not None else None
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = self._db.execute(self._sql(sql), args).fetchone()
+        row = (await self._for(sql)).execute(self._sql(sql), args).fetchone()
         return row[0] if row is not None else None
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return self._db.execute(self._sql(sql), args).rowcount
+        return (await self._for(sql)).execute(self._sql(sql), args).rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._db.executemany(self._sql(sql), rows)
+        (await self._for(sql)).executemany(self._sql(sql), rows)
+
+
+_READS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+class _DeferredSqliteConn(_SqliteConn):
+    """A transaction that reads what is committed until its first write, and only then takes the
+    write lock: a message whose handling waits on a platform (a customer's name, say) before it
+    writes anything holds up no other writer meanwhile."""
+
+    def __init__(self, database: SqliteDatabase):
+        super().__init__(database._reader(), database._sqls)
+        self._database = database
+        self.began = False
+
+    async def _for(self, sql: str) -> sqlite3.Connection:
+        if not self.began and not sql.lstrip()[:7].upper().startswith(_READS):
+            await self._database._lock.acquire()
+            try:
+                writer = self._database._writer()
+                writer.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._database._lock.release()
+                raise
+            self._db, self.began = writer, True
+        return self._db
+
+    def end(self, commit: bool) -> None:
+        """Commit (or roll back) what was written, and let the next writer in."""
+        if not self.began:
+            return
+        try:
+            if commit:
+                self._db.execute("COMMIT")
+                self._database._dirty = True
+        finally:
+            if self._db.in_transaction:  # not committed: an error in the unit, or in COMMIT itself
+                self._db.execute("ROLLBACK")
+            self._database._lock.release()
 
 
 class SqliteDatabase(Database):
@@ -154,17 +198,25 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        async with self._lock:
-            db = self._writer()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SqliteConn(db, self._sqls)
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            self._dirty = True
+        if self.memory:  # one connection: the transaction holds it from the start
+            async with self._lock:
+                db = self._writer()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteConn(db, self._sqls)
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            return
+        conn = _DeferredSqliteConn(self)
+        try:
+            yield conn
+        except BaseException:
+            conn.end(commit=False)
+            raise
+        conn.end(commit=True)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Conn]:
