@@ -49,6 +49,8 @@ class Conn(ABC):
 
 class Database(ABC):
     dialect: str
+    # messages worth handling at once in one process (None: as many as the bus's partitions)
+    units_at_once: int | None = None
 
     @abstractmethod
     def transaction(self) -> Any:
@@ -159,6 +161,9 @@ class _DeferredSqliteConn(_SqliteConn):
 
 class SqliteDatabase(Database):
     dialect = "sqlite"
+    # writes are one at a time: a second message in hand lets one wait on a platform (a name
+    # lookup) without stalling the rest; more would only take the loop from the webhooks
+    units_at_once = 2
     checkpoint_every = 1.0  # seconds between WAL checkpoints (from a thread), when something was written
 
     def __init__(self, path: str):

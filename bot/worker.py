@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ OUTBOUND = "outbound"
 class Worker:
     def __init__(self, runtime: Runtime):
         self.rt = runtime
+        n = runtime.store.db.units_at_once
+        self._slots = asyncio.Semaphore(n) if n else None
 
     async def handle(self, payload: dict[str, Any]) -> None:
         try:
@@ -29,6 +32,13 @@ class Worker:
         except TypeError:
             logger.error("inbound payload is not a message; dropped: {!r}", payload)
             return
+        if self._slots is None:
+            await self._handle(msg)
+            return
+        async with self._slots:
+            await self._handle(msg)
+
+    async def _handle(self, msg: Message) -> None:
         rt = self.rt
         role = rt.directory.role(msg.account)
         ctx = Context(**rt.desk_parts(), msg=msg, role=role)
