@@ -2,14 +2,14 @@
 
 One SQL text serves both: statements are written with PostgreSQL's numbered parameters
 (`$1`, `$2`), which SQLite reads as `?1`, `?2`. The schema itself is SQLAlchemy's
-(bot.storage.metadata), created through SQLAlchemy; the statements a message's handling runs
-go straight to the driver, which costs a fraction of the same statement through SQLAlchemy's
-async layer (measured in bench/RESULTS.md).
+(bot.storage.metadata, its DDL compiled by SQLAlchemy); the statements a message's handling
+runs go straight to the driver, which costs a fraction of the same statement through
+SQLAlchemy's async layer (measured in bench/RESULTS.md).
 
 SQLite runs on the event loop's thread: a statement on a local file takes microseconds, less
-than handing it to a thread would. One connection writes, behind an asyncio lock held for a
-whole transaction; another reads what is committed (WAL). The write-ahead log is checkpointed
-from a thread, so the loop never waits for the file to be synced.
+than handing it to a thread would. One connection writes, behind an asyncio lock a transaction
+takes at its first write and holds until it ends; another reads what is committed (WAL). The
+write-ahead log is checkpointed from a thread, so the loop never waits for the file to be synced.
 """
 
 from __future__ import annotations
@@ -63,9 +63,6 @@ class Database(ABC):
     @abstractmethod
     def reader(self) -> Any:
         """`async with db.reader() as conn`: reads what is committed, outside any transaction."""
-
-    async def start(self) -> None:
-        """Open connections (done lazily by the first statement otherwise)."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -154,9 +151,11 @@ class _DeferredSqliteConn(_SqliteConn):
                 self._db.execute("COMMIT")
                 self._database._dirty = True
         finally:
-            if self._db.in_transaction:  # not committed: an error in the unit, or in COMMIT itself
-                self._db.execute("ROLLBACK")
-            self._database._lock.release()
+            try:
+                if self._db.in_transaction:  # not committed: an error in the unit, or in COMMIT itself
+                    self._db.execute("ROLLBACK")
+            finally:
+                self._database._lock.release()
 
 
 class SqliteDatabase(Database):
@@ -312,9 +311,6 @@ class PostgresDatabase(Database):
         self.url = url
         self._pool: Any = None
         self._opening = asyncio.Lock()
-
-    async def start(self) -> None:
-        await self._get_pool()
 
     async def _get_pool(self) -> Any:
         if self._pool is None:

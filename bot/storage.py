@@ -7,7 +7,7 @@ driver directly through bot.sql, written once for both databases.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -218,22 +218,24 @@ class Store:
                 _UNIT.reset(token)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[Conn]:
+    async def _in_unit_or(self, outside: Callable[[], Any]) -> AsyncIterator[Conn]:
+        """The unit's connection (which sees what the unit wrote so far), or `outside()`'s."""
         conn = _UNIT.get()
         if conn is not None:
             yield conn
             return
-        async with self.db.autocommit() as conn:  # outside a unit each statement stands alone
+        async with outside() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Conn]:
-        conn = _UNIT.get()
-        if conn is not None:  # sees what the unit wrote so far
-            yield conn
-            return
-        async with self.db.reader() as conn:
-            yield conn
+    def _write(self) -> Any:
+        return self._in_unit_or(self.db.autocommit)  # outside a unit each statement stands alone
+
+    def _read(self) -> Any:
+        return self._in_unit_or(self.db.reader)
+
+    def _changing(self) -> Any:
+        """Several statements that belong together: the unit's, or a transaction of their own."""
+        return self._in_unit_or(self.db.transaction)
 
     async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         async with self._read() as conn:
@@ -395,16 +397,6 @@ class Store:
                         agent,
                         step,
                     )
-
-    @asynccontextmanager
-    async def _changing(self) -> AsyncIterator[Conn]:
-        """The unit's connection, or a transaction of its own: several statements that belong together."""
-        conn = _UNIT.get()
-        if conn is not None:
-            yield conn
-            return
-        async with self.db.transaction() as conn:
-            yield conn
 
     async def open_conversations(self) -> list[Conversation]:
         rows = await self._rows(f"SELECT {_CONV_COLUMNS} FROM conversations WHERE status = 'open' ORDER BY id")
