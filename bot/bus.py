@@ -63,8 +63,7 @@ class Bus(ABC):
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
-        self._marks: dict[str, float] = {}  # publish_once marks of this process -> expiry
-        self._guards: dict[str, tuple[str, float]] = {}  # guard key -> (value, expiry)
+        self._marks: dict[str, tuple[str, float]] = {}  # publish_once's marks and guards: (value, expiry)
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -84,18 +83,17 @@ class Bus(ABC):
         """
         now = asyncio.get_running_loop().time()
         if guard is not None:
-            value, until = self._guards.get(guard.key, ("", 0.0))
+            value, until = self._marks.get(guard.key, ("", 0.0))
             if until <= now:
-                self._guards[guard.key] = (guard.value, now + guard.ttl)
+                self._marks[guard.key] = (guard.value, now + guard.ttl)
             elif value != guard.value:
                 return REFUSED
-        if self._marks.get(mark, 0.0) > now:
+        if self._marks.get(mark, ("", 0.0))[1] > now:
             return DUPLICATE
         await self.publish(topic, key, payload)
-        self._marks[mark] = now + ttl
-        if len(self._marks) > 100_000 or len(self._guards) > 100_000:
-            self._marks = {k: t for k, t in self._marks.items() if t > now}
-            self._guards = {k: v for k, v in self._guards.items() if v[1] > now}
+        self._marks[mark] = ("1", now + ttl)
+        if len(self._marks) > 100_000:
+            self._marks = {k: v for k, v in self._marks.items() if v[1] > now}
         return TAKEN
 
     @abstractmethod

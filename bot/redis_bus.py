@@ -53,16 +53,12 @@ class RedisBus(Bus):
     def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8, pipe: AutoPipeline | None = None):
         super().__init__(partitions)
         self.redis = redis
-        self.pipe = pipe or AutoPipeline(redis)  # publishing; the consumers' blocking reads go direct
+        self.pipe = pipe or AutoPipeline(redis)  # every command but the consumers' blocking reads
         self.prefix = prefix
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self._owned: dict[str, set[int]] = {}
         self._alive = 1
         self._beat: asyncio.Task[None] | None = None
-        scripts = (_ACQUIRE, _RENEW, _RELEASE)
-        self._acquire_s, self._renew_s, self._release_s = (
-            [redis.register_script(s) for s in scripts] if redis is not None else [None] * len(scripts)
-        )
 
     def _stream(self, topic: str, p: int) -> str:
         return f"{self.prefix}bus:{topic}:{p}"
@@ -130,18 +126,18 @@ class RedisBus(Bus):
         if len(self._owned.setdefault(topic, set())) >= self._share():
             return False
         # ours already (kept while Redis was briefly away): renewing it is taking it
-        if await self._acquire_s(keys=[self._lease(topic, p)], args=[self.consumer, self.lease_ms]):
+        if await self.pipe.script(_ACQUIRE, [self._lease(topic, p)], [self.consumer, self.lease_ms]):
             self._owned[topic].add(p)
             return True
         return False
 
     async def _renew(self, topic: str, p: int) -> bool:
-        return bool(await self._renew_s(keys=[self._lease(topic, p)], args=[self.consumer, self.lease_ms]))
+        return bool(await self.pipe.script(_RENEW, [self._lease(topic, p)], [self.consumer, self.lease_ms]))
 
     async def _release(self, topic: str, p: int) -> None:
         self._owned.get(topic, set()).discard(p)
         try:
-            await self._release_s(keys=[self._lease(topic, p)], args=[self.consumer])
+            await self.pipe.script(_RELEASE, [self._lease(topic, p)], [self.consumer])
         except Exception as e:  # it expires by itself
             logger.info("bus: lease {}:{} not released ({})", topic, p, e)
 

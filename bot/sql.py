@@ -20,7 +20,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Database", "Conn", "open_database"]
 
@@ -83,16 +83,27 @@ def open_database(url: str) -> Database:
 _PARAM = re.compile(r"\$(\d+)")
 
 
+_READS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+class _Statement(NamedTuple):
+    sql: str  # in SQLite's parameters
+    reads: bool  # writes nothing
+
+
 class _SqliteConn(Conn):
-    def __init__(self, db: sqlite3.Connection, sqls: dict[str, str]):
+    def __init__(self, db: sqlite3.Connection, sqls: dict[str, _Statement]):
         self._db = db
         self._sqls = sqls
 
-    def _sql(self, sql: str) -> str:
+    def _statement(self, sql: str) -> _Statement:
         out = self._sqls.get(sql)
         if out is None:
-            out = self._sqls[sql] = _PARAM.sub(r"?\1", sql)
+            out = self._sqls[sql] = _Statement(_PARAM.sub(r"?\1", sql), sql.lstrip()[:7].upper().startswith(_READS))
         return out
+
+    def _sql(self, sql: str) -> str:
+        return self._statement(sql).sql
 
     async def _for(self, sql: str) -> sqlite3.Connection:
         """The connection that runs this statement."""
@@ -117,9 +128,6 @@ class _SqliteConn(Conn):
         (await self._for(sql)).executemany(self._sql(sql), rows)
 
 
-_READS = ("SELECT", "EXPLAIN", "PRAGMA")
-
-
 class _DeferredSqliteConn(_SqliteConn):
     """A transaction that reads what is committed until its first write, and only then takes the
     write lock: a message whose handling waits on a platform (a customer's name, say) before it
@@ -131,7 +139,7 @@ class _DeferredSqliteConn(_SqliteConn):
         self.began = False
 
     async def _for(self, sql: str) -> sqlite3.Connection:
-        if not self.began and not sql.lstrip()[:7].upper().startswith(_READS):
+        if not self.began and not self._statement(sql).reads:
             await self._database._lock.acquire()
             try:
                 writer = self._database._writer()
@@ -171,7 +179,7 @@ class SqliteDatabase(Database):
         self._write: sqlite3.Connection | None = None
         self._read: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
-        self._sqls: dict[str, str] = {}
+        self._sqls: dict[str, _Statement] = {}
         self._dirty = False
         self._checkpointer: asyncio.Task[None] | None = None
 

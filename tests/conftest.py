@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from adapters.sandbox import Sandbox
+from bot.storage import Store
 
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS", "redis://127.0.0.1:6379/15")
 PG_ADMIN = os.environ.get("KEFU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -84,6 +85,15 @@ async def engines(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[tup
     pg = request.getfixturevalue("pg_database")
     await reset_pg(pg)
     yield redis_url(), pg
+
+
+@pytest.fixture
+async def store(engines: tuple[str, str]) -> AsyncIterator[Store]:
+    """The storage of each engine pair, its tables created, on its own (no kefu running)."""
+    st = Store(engines[1])
+    await st.create_tables()
+    yield st
+    await st.close()
 
 
 @pytest.fixture

@@ -19,21 +19,16 @@ QUERIES = [
 
 
 @pytest.mark.parametrize(("sql", "args", "index"), QUERIES, ids=[q[2] for q in QUERIES])
-async def test_timer_loop_queries_use_their_index(engines, sql: str, args: tuple, index: str):
-    store = Store(engines[1])
-    await store.create_tables()
-    try:
-        await store.insert_rows("messages", [_row(i) for i in range(5000)])  # a day's transcript, all finished
-        await store.insert_rows("timers", [_timer(i) for i in range(2000)])  # and its timers, fired
-        if store.dialect == "postgresql":
-            async with store.db.autocommit() as conn:
-                await conn.execute("ANALYZE")
-            plan = await store.query("EXPLAIN " + sql, *args)
-        else:
-            plan = await store.query("EXPLAIN QUERY PLAN " + sql, *args)
-        assert index in " ".join(str(v) for row in plan for v in row.values())
-    finally:
-        await store.close()
+async def test_timer_loop_queries_use_their_index(store: Store, sql: str, args: tuple, index: str):
+    await store.insert_rows("messages", [_row(i) for i in range(5000)])  # a day's transcript, all finished
+    await store.insert_rows("timers", [_timer(i) for i in range(2000)])  # and its timers, fired
+    if store.dialect == "postgresql":
+        async with store.db.autocommit() as conn:
+            await conn.execute("ANALYZE")
+        plan = await store.query("EXPLAIN " + sql, *args)
+    else:
+        plan = await store.query("EXPLAIN QUERY PLAN " + sql, *args)
+    assert index in " ".join(str(v) for row in plan for v in row.values())
 
 
 def _row(i: int) -> dict:

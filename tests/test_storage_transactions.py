@@ -11,39 +11,29 @@ import pytest
 from bot.storage import Store
 
 
-async def test_a_unit_that_fails_leaves_nothing_and_the_next_one_writes(engines):
-    store = Store(engines[1])
-    await store.create_tables()
+async def test_a_unit_that_fails_leaves_nothing_and_the_next_one_writes(store: Store):
     now = time.time()
-    try:
-        with pytest.raises(RuntimeError):
-            async with store.unit():
-                conv = await store.start_conversation("mp", "o_a", "甲", now)
-                await store.update_conversation(conv.id, agent="小李")
-                assert (await store.open_conversation("mp", "o_a")) is not None  # sees its own writes
-                raise RuntimeError("the handler failed")
-        assert await store.open_conversation("mp", "o_a") is None
-        assert await store.load() == {}
-        async with store.unit():  # the write lock (SQLite) was given back
-            await store.start_conversation("mp", "o_b", "乙", now)
-        await store.touch((await store.open_conversation("mp", "o_b")).id, now + 1)
-        assert [c.customer for c in await store.open_conversations()] == ["o_b"]
-    finally:
-        await store.close()
-
-
-async def test_a_unit_that_has_only_read_so_far_holds_up_no_other_writer(engines):
-    store = Store(engines[1])
-    await store.create_tables()
-    try:
+    with pytest.raises(RuntimeError):
         async with store.unit():
-            assert await store.open_conversation("mp", "o_a") is None
-            # another message's handling, outside this unit (a context of its own), writes meanwhile
-            other = asyncio.create_task(
-                store.start_conversation("mp", "o_c", "丙", time.time()), context=contextvars.Context()
-            )
-            await asyncio.wait_for(other, 2)
-            await store.start_conversation("mp", "o_a", "甲", time.time())
-        assert sorted(c.customer for c in await store.open_conversations()) == ["o_a", "o_c"]
-    finally:
-        await store.close()
+            conv = await store.start_conversation("mp", "o_a", "甲", now)
+            await store.update_conversation(conv.id, agent="小李")
+            assert (await store.open_conversation("mp", "o_a")) is not None  # sees its own writes
+            raise RuntimeError("the handler failed")
+    assert await store.open_conversation("mp", "o_a") is None
+    assert await store.load() == {}
+    async with store.unit():  # the write lock (SQLite) was given back
+        await store.start_conversation("mp", "o_b", "乙", now)
+    await store.touch((await store.open_conversation("mp", "o_b")).id, now + 1)
+    assert [c.customer for c in await store.open_conversations()] == ["o_b"]
+
+
+async def test_a_unit_that_has_only_read_so_far_holds_up_no_other_writer(store: Store):
+    async with store.unit():
+        assert await store.open_conversation("mp", "o_a") is None
+        # another message's handling, outside this unit (a context of its own), writes meanwhile
+        other = asyncio.create_task(
+            store.start_conversation("mp", "o_c", "丙", time.time()), context=contextvars.Context()
+        )
+        await asyncio.wait_for(other, 2)
+        await store.start_conversation("mp", "o_a", "甲", time.time())
+    assert sorted(c.customer for c in await store.open_conversations()) == ["o_a", "o_c"]
