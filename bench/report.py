@@ -85,6 +85,8 @@ def _baseline_rows(bare: dict[str, Any], nb: dict[str, Any]) -> list[Row]:
             _row(a, "-", level, "ack p99", "ms", m["ack_p99_ms"]),
             _row(a, "-", level, "CPU per message", "ms", m.get("cpu_ms_per_msg")),
         ]
+        if m.get("drift_pct") is not None:
+            rows.append(_row(a, "-", level, "drift, second round vs first", "%", m["drift_pct"]))
     if bare.get("peak_rss_mb") is not None:
         rows.append(_row(a, "-", "all runs", "peak RSS", "MiB", bare["peak_rss_mb"]))
     for level, m in (nb.get("closed") or {}).items():
@@ -93,6 +95,8 @@ def _baseline_rows(bare: dict[str, Any], nb: dict[str, Any]) -> list[Row]:
             _row(b, "-", level, "end-to-end p99", "ms", m.get("e2e_p99_ms")),
             _row(b, "-", level, "CPU per message", "ms", m.get("cpu_ms_per_msg")),
         ]
+        if m.get("drift_pct") is not None:
+            rows.append(_row(b, "-", level, "drift, second round vs first", "%", m["drift_pct"]))
     if nb.get("peak_rss_mb") is not None:
         rows.append(_row(b, "-", "closed-loop runs", "peak RSS", "MiB", nb["peak_rss_mb"]))
     if nb.get("skipped"):
@@ -340,6 +344,8 @@ def markdown(res: dict[str, Any], rows: list[Row], targets: list[dict[str, Any]]
         "(figures are disturbed by that much load; per-run values are in the table).",
         "Ratios are kefu ÷ baseline at the same load: (a) bare aiohttp + wechatpy decrypt/parse, "
         "(b) NoneBot2 + OneBot v11 adapter. For msg/s higher is better; for ms, MiB and CPU lower is better.",
+        "Each baseline's closed-loop runs are made twice, before kefu's runs and after them; its figures are "
+        "the mean of the two rounds, and its drift row says how far the machine's speed moved in between.",
         "",
         "| part | engine | load | figure | kefu | (a) bare | ÷ (a) | (b) NoneBot2 | ÷ (b) |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",

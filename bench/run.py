@@ -67,6 +67,7 @@ from bench.procs import (  # noqa: E402
     placement,
     start_child,
 )
+from bench.rounds import bracket  # noqa: E402
 
 ENGINES = ("memory+sqlite", "redis+postgres")
 WARM_BASE = 900_000_000  # ids of warm-up messages, apart from the measured ones
@@ -462,8 +463,9 @@ async def phase_kefu_fixed_rate(b: Bench, results: dict[str, Any]) -> list[float
     return rates
 
 
-async def phase_bare(b: Bench, results: dict[str, Any], rates: list[float]) -> None:
-    """Baseline (a): wechatpy decrypt + parse in a bare aiohttp handler, same callbacks, same core."""
+async def phase_bare(b: Bench, rates: list[float]) -> dict[str, Any]:
+    """Baseline (a): wechatpy decrypt + parse in a bare aiohttp handler, same callbacks, same core
+    (closed-loop runs, then one fixed-rate run per rate)."""
     s, emu = b.sizes, b.emu
     port = free_port()
     argv = [
@@ -495,20 +497,19 @@ async def phase_bare(b: Bench, results: dict[str, Any], rates: list[float]) -> N
         out["peak_rss_mb"] = round(peak_rss_mb(child.pid), 1)
     finally:
         await child.stop()
-    results["bare"] = out
+    return out
 
 
-async def phase_nonebot(b: Bench, results: dict[str, Any], rates: list[float]) -> None:
+async def phase_nonebot(b: Bench, rates: list[float]) -> dict[str, Any]:
     """Baseline (b): NoneBot2 + OneBot v11, same concurrency and rates; completion at the fake API."""
     s = b.sizes
     log("baseline (b): NoneBot2 (creating bench/.venv-nonebot if needed)")
     try:
         python = await ensure_venv()
     except RuntimeError as e:
-        results["nonebot"] = {"skipped": f"its virtual environment could not be made: {e}"}
         b.notes.append("NoneBot2 baseline skipped: its virtual environment could not be made.")
         log(f"  skipped: {e}")
-        return
+        return {"skipped": f"its virtual environment could not be made: {e}"}
     api = FakeOneBot()
     await api.start()
     port = free_port()
@@ -532,11 +533,12 @@ async def phase_nonebot(b: Bench, results: dict[str, Any], rates: list[float]) -
             m = await measure_open(b, reqs, rate, s.fixed_rate_seconds, lambda: len(api.arrived))
             m["drain"] = await wait_for_count(lambda: len(api.arrived), m["accepted"], stall=s.stall, cap=120)
             out["open"][f"r{rate:.0f}"] = m
-        out["peak_rss_mb_with_fixed_rate"] = round(peak_rss_mb(child.pid), 1)
+        if rates:
+            out["peak_rss_mb_with_fixed_rate"] = round(peak_rss_mb(child.pid), 1)
     finally:
         await child.stop()
         await api.stop()
-    results["nonebot"] = out
+    return out
 
 
 def _open_need(rates: list[float], s: Sizes) -> int:
@@ -709,13 +711,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         b.watch.start()
         whole = await Window.open(b)
         await emu.start()
+        # the baselines' closed-loop runs before kefu's and again after (bench/rounds.py)
+        log("baselines, first round (closed loop)")
+        bare_first = await phase_bare(b, [])
+        nonebot_first = {} if args.skip_nonebot else await phase_nonebot(b, [])
         await phase_kefu_closed(b, results)
         rates = await phase_kefu_fixed_rate(b, results)
-        await phase_bare(b, results, rates)
+        log("baselines, second round (closed loop, then the fixed rates)")
+        results["bare"] = bracket(bare_first, await phase_bare(b, rates))
         if args.skip_nonebot:
             results["nonebot"] = {"skipped": "--skip-nonebot"}
         else:
-            await phase_nonebot(b, results, rates)
+            results["nonebot"] = bracket(nonebot_first, await phase_nonebot(b, rates))
         await phase_growth(b, results)
         if "redis+postgres" in engines:
             await phase_scaling(b, results)

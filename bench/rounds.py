@@ -1,0 +1,59 @@
+"""Baselines measured twice, before and after kefu's runs, and merged into one figure each.
+
+The machine's speed drifts (a VM: by up to a third within minutes), so a baseline measured once,
+minutes away from the kefu run it is compared with, can move a ratio by as much. Each baseline's
+closed-loop runs are made once before kefu's closed-loop runs and once after; the ratios use
+their mean, and `drift_pct` says how far the second round moved from the first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["bracket"]
+
+_SUMMED = {"sent", "accepted", "errors", "timed_out", "relayed", "lost"}  # counts: both rounds' messages
+_HIGHEST = {"backlog_max", "backlog_at_last_ack"}
+_MEAN_SUFFIXES = ("_per_s", "_ms", "_per_msg", "_pct", "_s")
+
+
+def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, b in second.items():
+        a = first.get(key)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+        if not numbers:
+            out[key] = b
+        elif key in _SUMMED:
+            out[key] = a + b
+        elif key in _HIGHEST:
+            out[key] = max(a, b)
+        elif key.endswith(_MEAN_SUFFIXES):
+            out[key] = round((a + b) / 2, 3)
+        else:
+            out[key] = b
+    return out
+
+
+def bracket(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """`second` (the full baseline result: closed and fixed-rate runs) with each closed-loop
+    level merged with `first`'s; both rounds are kept under `rounds`."""
+    if not first or first.get("skipped") or second.get("skipped"):
+        return second
+    out = dict(second)
+    closed: dict[str, Any] = {}
+    for level, m2 in (second.get("closed") or {}).items():
+        m1 = (first.get("closed") or {}).get(level)
+        if not m1:
+            closed[level] = m2
+            continue
+        m = _merge(m1, m2)
+        rate = "e2e_rate_per_s" if "e2e_rate_per_s" in m2 else "rate_per_s"
+        m["drift_pct"] = round((m2[rate] - m1[rate]) / m[rate] * 100, 1) if m[rate] else None
+        m["rounds"] = [m1, m2]
+        closed[level] = m
+    out["closed"] = closed
+    peaks = [r["peak_rss_mb"] for r in (first, second) if r.get("peak_rss_mb") is not None]
+    if peaks:
+        out["peak_rss_mb"] = max(peaks)
+    return out

@@ -1,0 +1,40 @@
+"""The benchmark's baselines are measured before and after kefu's runs; the two rounds merge
+into one figure per level, the drift between them kept (bench/rounds.py)."""
+
+from __future__ import annotations
+
+from bench.rounds import bracket
+
+
+def _closed(rate: float, p99: float, sent: int, series: list[int]) -> dict:
+    return {"rate_per_s": rate, "ack_p99_ms": p99, "sent": sent, "errors": 0, "backlog_series": series, "wait": "ok"}
+
+
+def test_baseline_rounds_merge_into_their_mean_with_the_drift_between_them() -> None:
+    first = {"closed": {"c16": _closed(2000.0, 8.0, 100, [1])}, "peak_rss_mb": 50.0}
+    second = {"closed": {"c16": _closed(3000.0, 6.0, 100, [2])}, "open": {"r500": {"x": 1}}, "peak_rss_mb": 55.0}
+
+    out = bracket(first, second)
+
+    m = out["closed"]["c16"]
+    assert m["rate_per_s"] == 2500.0 and m["ack_p99_ms"] == 7.0  # rates and latencies: the mean
+    assert m["sent"] == 200  # counts: both rounds' messages
+    assert m["backlog_series"] == [2] and m["wait"] == "ok"  # the rest: the second round's
+    assert m["drift_pct"] == 40.0  # (3000 - 2000) / 2500
+    assert m["rounds"] == [first["closed"]["c16"], second["closed"]["c16"]]
+    assert out["open"] == {"r500": {"x": 1}} and out["peak_rss_mb"] == 55.0
+
+
+def test_end_to_end_baseline_drift_is_measured_on_its_end_to_end_rate() -> None:
+    first = {"closed": {"c16": {"rate_per_s": 900.0, "e2e_rate_per_s": 300.0}}}
+    second = {"closed": {"c16": {"rate_per_s": 900.0, "e2e_rate_per_s": 330.0}}}
+    assert bracket(first, second)["closed"]["c16"]["drift_pct"] == round(30 / 315 * 100, 1)
+
+
+def test_a_level_or_a_baseline_missing_from_one_round_is_taken_as_it_is() -> None:
+    second = {"closed": {"c16": {"rate_per_s": 10.0}, "c64": {"rate_per_s": 20.0}}}
+    out = bracket({"closed": {"c16": {"rate_per_s": 30.0}}}, second)
+    assert out["closed"]["c64"] == {"rate_per_s": 20.0} and out["closed"]["c16"]["rate_per_s"] == 20.0
+    assert bracket({"skipped": "no venv"}, second) == second
+    assert bracket({}, second) == second
+    assert bracket({"closed": {}}, {"skipped": "x"}) == {"skipped": "x"}
