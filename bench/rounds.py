@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["bracket"]
+__all__ = ["bracket", "merge_rounds"]
 
 _SUMMED = {"sent", "accepted", "errors", "timed_out", "relayed", "lost"}  # counts: both rounds' messages
 _HIGHEST = {"backlog_max", "backlog_at_last_ack"}
+_JOINED = {"log_errors", "error_samples"}  # what went wrong in either round
 _MEAN_SUFFIXES = ("_per_s", "_ms", "_per_msg", "_pct", "_s")
 
 
@@ -22,7 +23,9 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     for key, b in second.items():
         a = first.get(key)
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
-        if not numbers:
+        if key in _JOINED and isinstance(a, list) and isinstance(b, list):
+            out[key] = a + b
+        elif not numbers:
             out[key] = b
         elif key in _SUMMED:
             out[key] = a + b
@@ -33,6 +36,16 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = b
     return out
+
+
+def merge_rounds(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two runs of the same measurement as one: their mean, both kept, and the drift between them."""
+    m = _merge(first, second)
+    rate = "e2e_rate_per_s" if "e2e_rate_per_s" in second else "rate_per_s"
+    if isinstance(m.get(rate), int | float) and m[rate]:
+        m["drift_pct"] = round((second[rate] - first[rate]) / m[rate] * 100, 1)
+    m["rounds"] = [first, second]
+    return m
 
 
 def bracket(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
@@ -47,11 +60,7 @@ def bracket(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         if not m1:
             closed[level] = m2
             continue
-        m = _merge(m1, m2)
-        rate = "e2e_rate_per_s" if "e2e_rate_per_s" in m2 else "rate_per_s"
-        m["drift_pct"] = round((m2[rate] - m1[rate]) / m[rate] * 100, 1) if m[rate] else None
-        m["rounds"] = [m1, m2]
-        closed[level] = m
+        closed[level] = merge_rounds(m1, m2)
     out["closed"] = closed
     peaks = [r["peak_rss_mb"] for r in (first, second) if r.get("peak_rss_mb") is not None]
     if peaks:

@@ -67,7 +67,7 @@ from bench.procs import (  # noqa: E402
     placement,
     start_child,
 )
-from bench.rounds import bracket  # noqa: E402
+from bench.rounds import bracket, merge_rounds  # noqa: E402
 
 ENGINES = ("memory+sqlite", "redis+postgres")
 WARM_BASE = 900_000_000  # ids of warm-up messages, apart from the measured ones
@@ -566,19 +566,25 @@ async def _nonebot_closed(b: Bench, child: Child, api: FakeOneBot, reqs: list[Re
 
 
 async def phase_growth(b: Bench, results: dict[str, Any]) -> None:
-    """4: cost per message with N open conversations already in storage."""
+    """4: cost per message with N open conversations already in storage. Each size is measured
+    twice, the sizes in one order and then in the reverse (100, 10k, 100k, 100k, 10k, 100), so a
+    machine that speeds up or slows down meanwhile moves every size alike (bench/rounds.py)."""
     s, c = b.sizes, b.sizes.concurrency[0]
     for engine in b.engines:
-        for size in s.growth:
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for size in [*s.growth, *reversed(s.growth)]:
             log(f"growth: {engine}, {size:,} open conversations, {s.growth_messages} callbacks at c{c}")
-            async with kefu(b, engine, label=f"growth-{engine}-{size}", seed=size) as inst:
+            async with kefu(
+                b, engine, label=f"growth-{engine}-{size}-{len(runs.get(str(size), []))}", seed=size
+            ) as inst:
                 m = await measure_closed(b, inst, s.growth_messages, c, e2e=True)
             finish(m, inst, b, s.growth_messages)
-            results["growth"].setdefault(engine, {})[str(size)] = m
+            runs.setdefault(str(size), []).append(m)
             log(
                 f"  {m['total_cpu_ms_per_msg']} ms CPU/msg ({m['cpu_ms_per_msg']} in kefu), "
                 f"{m['e2e_rate_per_s']:.0f} msg/s"
             )
+        results["growth"][engine] = {size: merge_rounds(*pair) for size, pair in runs.items()}
 
 
 async def phase_scaling(b: Bench, results: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@ into one figure per level, the drift between them kept (bench/rounds.py)."""
 
 from __future__ import annotations
 
-from bench.rounds import bracket
+from bench.rounds import bracket, merge_rounds
 
 
 def _closed(rate: float, p99: float, sent: int, series: list[int]) -> dict:
@@ -38,3 +38,11 @@ def test_a_level_or_a_baseline_missing_from_one_round_is_taken_as_it_is() -> Non
     assert bracket({"skipped": "no venv"}, second) == second
     assert bracket({}, second) == second
     assert bracket({"closed": {}}, {"skipped": "x"}) == {"skipped": "x"}
+
+
+def test_a_measurement_made_twice_keeps_what_went_wrong_in_either_run() -> None:
+    first = {"e2e_rate_per_s": 400.0, "total_cpu_ms_per_msg": 2.0, "log_errors": ["p1: boom"], "lost": 1}
+    second = {"e2e_rate_per_s": 600.0, "total_cpu_ms_per_msg": 1.6, "log_errors": [], "lost": 0}
+    m = merge_rounds(first, second)
+    assert m["total_cpu_ms_per_msg"] == 1.8 and m["lost"] == 1 and m["log_errors"] == ["p1: boom"]
+    assert m["drift_pct"] == 40.0 and m["rounds"] == [first, second]

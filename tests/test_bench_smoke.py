@@ -54,6 +54,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
         assert data["half_rate"][engine]["half_max_ingest"]["ack_p99_ms"] > 0
         assert set(data["growth"][engine]) == {"100", "1000"}
         assert all(m["cpu_ms_per_msg"] > 0 for m in data["growth"][engine].values())
+        assert all(len(m["rounds"]) == 2 for m in data["growth"][engine].values())  # each size twice
     assert data["scaling"]["1"]["e2e_rate_per_s"] > 0 and data["scaling"]["2"]["e2e_rate_per_s"] > 0
 
     checked = [row for row in data["figures"] if row["figure"] in POSITIVE]
