@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kefu's benchmark, in one run on 127.0.0.1:
 
-    python bench/run.py                 # the full run (about 5 minutes on 2 cores)
+    python bench/run.py                 # the full run (about 6 minutes on 2 cores)
     python bench/run.py --quick         # a few hundred messages (what the smoke test runs)
     python bench/run.py --skip-nonebot  # without baseline (b)
 
