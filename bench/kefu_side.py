@@ -447,6 +447,8 @@ async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float
 
     from bot.app import _redis_url
     from bot.bus import PARTITIONS
+    from bot.redis_bus import lease_key
+    from bot.worker import INBOUND, OUTBOUND
 
     url, prefix = _redis_url(bus)
     r = aioredis.from_url(url, socket_timeout=5)
@@ -454,8 +456,8 @@ async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float
     try:
         while True:
             holders = []
-            for topic in ("inbound", "outbound"):
-                values = await r.mget([f"{prefix}lease:{topic}:{p}" for p in range(PARTITIONS)])
+            for topic in (INBOUND, OUTBOUND):
+                values = await r.mget([lease_key(prefix, topic, p) for p in range(PARTITIONS)])
                 holders.append([v for v in values if v])
             share = PARTITIONS // procs
             if all(

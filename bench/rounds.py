@@ -15,7 +15,7 @@ __all__ = ["bracket", "merge_rounds"]
 _SUMMED = {"sent", "accepted", "errors", "timed_out", "relayed", "lost"}  # counts: both rounds' messages
 _HIGHEST = {"backlog_max", "backlog_at_last_ack"}
 _JOINED = {"log_errors", "error_samples"}  # what went wrong in either round
-_MEAN_SUFFIXES = ("_per_s", "_ms", "_per_msg", "_pct", "_s")
+_MEAN_SUFFIXES = ("_s", "_ms", "_per_msg", "_pct")  # rates (…_per_s), times, CPU, shares
 
 
 def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from bot.bus import DUPLICATE, REFUSED, TAKEN, Bus, Guard, Handler, partition_of
 from bot.errors import BusUnavailable
 from bot.redis_pipe import AutoPipeline
 
-__all__ = ["RedisBus"]
+__all__ = ["RedisBus", "lease_key"]
 
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _ONCE = (
@@ -43,6 +43,11 @@ _ACQUIRE = (
 )
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _ACK = "redis.call('xack', KEYS[1], ARGV[1], unpack(ARGV, 2)) return redis.call('xdel', KEYS[1], unpack(ARGV, 2))"
+
+
+def lease_key(prefix: str, topic: str, p: int) -> str:
+    """The key holding which process serves partition `p` of `topic`."""
+    return f"{prefix}lease:{topic}:{p}"
 
 
 class RedisBus(Bus):
@@ -64,7 +69,7 @@ class RedisBus(Bus):
         return f"{self.prefix}bus:{topic}:{p}"
 
     def _lease(self, topic: str, p: int) -> str:
-        return f"{self.prefix}lease:{topic}:{p}"
+        return lease_key(self.prefix, topic, p)
 
     @property
     def _members(self) -> str:

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, text
@@ -159,11 +160,7 @@ agent_load = Table(
 )
 
 
-_CONV_FIELDS = (
-    "id account customer customer_name status created_at last_message_at agent queued_at waiting_since "
-    "first_reply_at last_agent_at told_position auto_replied_at category survey_sent_at rating rating_text "
-    "unreachable opened_by"
-).split()
+_CONV_FIELDS = tuple(f.name for f in fields(Conversation))  # the columns a Conversation is read from
 _CONV_COLUMNS = ", ".join(_CONV_FIELDS)
 _SETTABLE = frozenset(c.name for c in conversations.columns) - {"id"}
 
