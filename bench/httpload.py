@@ -19,10 +19,11 @@ random points of a run, which showed up as the server's latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -143,6 +144,7 @@ class LoadResult:
     acked_at: list[float] = field(default_factory=list)  # time.time() of each good answer
     error_samples: list[str] = field(default_factory=list)
     timed_out: bool = False  # the run hit its time limit before every request was sent
+    generator_pause: float = 0.0  # seconds: the longest the generator's own loop was late during the run
 
     @property
     def elapsed(self) -> float:
@@ -166,6 +168,27 @@ def settle_heap() -> None:
     reference counting): a full collection during the run then scans only what the run made."""
     gc.collect()
     gc.freeze()
+
+
+async def _watch_pauses(res: LoadResult, step: float = 0.005) -> None:
+    """How late the generator's own loop wakes: a pause here delays every request in flight,
+    and the delay is counted as the server's latency."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(step)
+        res.generator_pause = max(res.generator_pause, loop.time() - before - step)
+
+
+@contextlib.asynccontextmanager
+async def _watched(res: LoadResult) -> AsyncIterator[None]:
+    settle_heap()
+    watch = asyncio.create_task(_watch_pauses(res))
+    try:
+        yield
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
 
 
 def _default_check(status: int, _body: bytes) -> bool:
@@ -239,12 +262,9 @@ async def closed_loop(
 ) -> LoadResult:
     """Send every request from `concurrency` workers, each waiting for its answer before the next."""
     res = result or LoadResult()
-    settle_heap()
     indexes = iter(range(len(requests)))
-    end = time.perf_counter() + time_limit
-    res.first_send = time.time()
 
-    async def worker() -> None:
+    async def worker(end: float) -> None:
         pool = _Pool()
         try:
             for i in indexes:  # shared: each index is taken by exactly one worker
@@ -256,7 +276,10 @@ async def closed_loop(
         finally:
             pool.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async with _watched(res):
+        end = time.perf_counter() + time_limit
+        res.first_send = time.time()
+        await asyncio.gather(*(worker(end) for _ in range(concurrency)))
     return res
 
 
@@ -272,14 +295,11 @@ async def open_loop(
 ) -> LoadResult:
     """Send request i at start + i/rate for `duration` seconds; latency from the scheduled time."""
     res = result or LoadResult()
-    settle_heap()
     queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
-    t0, wall0 = time.perf_counter(), time.time()
-    res.first_send = wall0
     n = min(len(requests), max(1, int(rate * duration)))
     res.timed_out = n < int(rate * duration)  # not enough prepared requests for the whole duration
 
-    async def worker() -> None:
+    async def worker(t0: float, wall0: float) -> None:
         pool = _Pool()
         try:
             while (item := await queue.get()) is not None:
@@ -289,17 +309,20 @@ async def open_loop(
         finally:
             pool.close()
 
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
-    i = 0
-    while i < n:
-        due = min(n, int((time.perf_counter() - t0) * rate) + 1)
-        while i < due:
-            queue.put_nowait((i, t0 + i / rate))
-            i += 1
-        await asyncio.sleep(min(0.002, max(0.0, t0 + i / rate - time.perf_counter())))
-    for _ in workers:
-        queue.put_nowait(None)
-    await asyncio.wait_for(asyncio.gather(*workers), timeout + 60)
+    async with _watched(res):
+        t0, wall0 = time.perf_counter(), time.time()
+        res.first_send = wall0
+        workers = [asyncio.create_task(worker(t0, wall0)) for _ in range(connections)]
+        i = 0
+        while i < n:
+            due = min(n, int((time.perf_counter() - t0) * rate) + 1)
+            while i < due:
+                queue.put_nowait((i, t0 + i / rate))
+                i += 1
+            await asyncio.sleep(min(0.002, max(0.0, t0 + i / rate - time.perf_counter())))
+        for _ in workers:
+            queue.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*workers), timeout + 60)
     return res
 
 

@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["bracket", "merge_rounds"]
 
 _SUMMED = {"sent", "accepted", "errors", "timed_out", "relayed", "lost"}  # counts: both rounds' messages
-_HIGHEST = {"backlog_max", "backlog_at_last_ack"}
+_HIGHEST = {"backlog_max", "backlog_at_last_ack", "generator_pause_ms"}
 _JOINED = {"log_errors", "error_samples"}  # what went wrong in either round
 _MEAN_SUFFIXES = ("_s", "_ms", "_per_msg", "_pct")  # rates (…_per_s), times, CPU, shares
 

@@ -172,6 +172,7 @@ def ack_figures(res: LoadResult) -> dict[str, Any]:
         "ack_p50_ms": ms(percentile(res.latencies, 50)),
         "ack_p99_ms": ms(percentile(res.latencies, 99)),
         "ack_max_ms": ms(max(res.latencies, default=0.0)),
+        "generator_pause_ms": ms(res.generator_pause),  # a pause of the load generator counts as latency
     }
 
 
