@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import yaml
 from aiohttp import web
 
@@ -36,6 +37,8 @@ __all__ = [
     "transcript_counts",
     "pg_activity",
     "partitions_split",
+    "loop_lag",
+    "late_wakeups",
     "MARK",
 ]
 
@@ -470,6 +473,25 @@ async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float
             await asyncio.sleep(0.1)
     finally:
         await r.aclose()
+
+
+_LAG_BUCKET = re.compile(r'^kefu_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+async def loop_lag(port: int) -> dict[str, float]:
+    """kefu's own kefu_loop_lag_seconds histogram from its /metrics: bucket bound -> count."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
+        text = await r.text()
+    return {bound: float(count) for bound, count in _LAG_BUCKET.findall(text)}
+
+
+def late_wakeups(before: dict[str, float], after: dict[str, float], over: str = "0.025") -> int | None:
+    """How many of kefu's 20 ms timer wake-ups between two readings came more than `over` s late
+    (None: a kefu without the histogram, an older revision)."""
+    if "+Inf" not in after:
+        return None
+    total = after["+Inf"] - before.get("+Inf", 0.0)
+    return int(total - (after.get(over, 0.0) - before.get(over, 0.0)))
 
 
 async def agents_online(emu: Emulators, port: int, timeout: float = 20.0) -> None:

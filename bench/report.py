@@ -113,15 +113,19 @@ def _ingest_rows(engine: str, level: str, m: dict[str, Any], b: Any, n: Any) -> 
         _row(s, engine, level, "ack p50", "ms", m["ack_p50_ms"], _get(b, "ack_p50_ms"), _get(n, "ack_p50_ms")),
         _row(s, engine, level, "ack p99", "ms", m["ack_p99_ms"], _get(b, "ack_p99_ms"), _get(n, "ack_p99_ms")),
         _row(s, engine, level, "failed acks (not 2xx)", "msgs", m["errors"], _get(b, "errors"), _get(n, "errors")),
-        _pause_row(s, engine, level, m),
+        *_stall_rows(s, engine, level, m),
         _row(s, engine, level, "other load on the machine", "%", m.get("other_load_pct")),
     ]
 
 
-def _pause_row(s: str, engine: str, load: str, m: dict[str, Any]) -> Row:
-    """The load generator's own longest stall in kefu's run: its latency figures include it
-    (the baselines' runs record theirs in the JSON)."""
-    return _row(s, engine, load, "load generator's longest pause", "ms", m.get("generator_pause_ms"))
+def _stall_rows(s: str, engine: str, load: str, m: dict[str, Any]) -> list[Row]:
+    """Who held things up in kefu's run: the load generator's own longest pause (its latency
+    figures include it; the baselines' runs record theirs in the JSON), and how often kefu's
+    loop woke a 20 ms timer more than 25 ms late."""
+    return [
+        _row(s, engine, load, "load generator's longest pause", "ms", m.get("generator_pause_ms")),
+        _row(s, engine, load, "kefu's loop late > 25 ms", "times", m.get("kefu_loop_late_25ms")),
+    ]
 
 
 def _e2e_rows(engine: str, level: str, m: dict[str, Any], bare: dict[str, Any], nb: dict[str, Any]) -> list[Row]:
@@ -177,7 +181,7 @@ def _half_rows(engine: str, runs: dict[str, Any], bare: dict[str, Any], nb: dict
             _row(s, engine, load, "ack p50", "ms", m["ack_p50_ms"], _get(b, "ack_p50_ms"), _get(n, "ack_p50_ms")),
             _row(s, engine, load, "ack p99", "ms", m["ack_p99_ms"], _get(b, "ack_p99_ms"), _get(n, "ack_p99_ms")),
             _row(s, engine, load, "failed acks (not 2xx)", "msgs", m["errors"], _get(b, "errors"), _get(n, "errors")),
-            _pause_row(s, engine, load, m),
+            *_stall_rows(s, engine, load, m),
         ]
     last = runs.get("half_max_ingest") or {}
     if last.get("peak_rss_mb") is not None:

@@ -49,6 +49,8 @@ from bench.kefu_side import (  # noqa: E402
     create_pg_database,
     drop_pg_database,
     export_rev,
+    late_wakeups,
+    loop_lag,
     partitions_split,
     pg_activity,
     seed_open_conversations,
@@ -359,6 +361,7 @@ def finish(m: dict[str, Any], inst: Instance, b: Bench, measured: int) -> dict[s
 async def measure_closed(b: Bench, inst: Instance, n: int, concurrency: int, *, e2e: bool) -> dict[str, Any]:
     """n callbacks from `concurrency` connections; with e2e, wait until all are relayed."""
     reqs = b.callbacks(n).requests(inst.ports)
+    lag0 = await loop_lag(inst.ports[0])
     window, cpu0 = await Window.open(b), inst.cpu()
     res, samples = LoadResult(), []
     sampler = asyncio.create_task(sample_backlog(res, b.emu.relayed, samples)) if e2e else None
@@ -366,6 +369,8 @@ async def measure_closed(b: Bench, inst: Instance, n: int, concurrency: int, *, 
     out = ack_figures(res)
     if sampler is None:
         out.update(await window.close(b, res.ok))
+        if len(inst.ports) == 1:
+            out["kefu_loop_late_25ms"] = late_wakeups(lag0, await loop_lag(inst.ports[0]))
         return out
     status = await wait_for_count(b.emu.relayed, res.ok, stall=b.sizes.stall, cap=max(120.0, res.ok / 10))
     await _stop(sampler)
@@ -395,11 +400,19 @@ async def settled_transcript(storage: str, relayed: int) -> dict[str, int]:
 
 
 async def measure_open(
-    b: Bench, reqs: list[Request], rate: float, duration: float, done: Callable[[], int] | None = None
+    b: Bench,
+    reqs: list[Request],
+    rate: float,
+    duration: float,
+    done: Callable[[], int] | None = None,
+    kefu_port: int | None = None,
 ) -> dict[str, Any]:
     res = LoadResult()
+    lag0 = await loop_lag(kefu_port) if kefu_port else None
     await open_loop(reqs, rate, duration=duration, result=res)
     out = ack_figures(res)
+    if kefu_port and lag0 is not None:  # kefu's own loop, beside the load generator's pause
+        out["kefu_loop_late_25ms"] = late_wakeups(lag0, await loop_lag(kefu_port))
     out["target_rate"] = round(rate, 1)
     out["achieved_rate_per_s"] = round(res.ok / max(time.time() - res.first_send, 1e-9), 1)
     if done is not None:
@@ -451,7 +464,7 @@ async def phase_kefu_fixed_rate(b: Bench, results: dict[str, Any]) -> list[float
             reqs, offset = pool.requests(inst.ports), 0
             for kind, rate, duration in plan:
                 n = math.ceil(rate * duration)
-                m = await measure_open(b, reqs[offset : offset + n], rate, duration, b.emu.relayed)
+                m = await measure_open(b, reqs[offset : offset + n], rate, duration, b.emu.relayed, inst.ports[0])
                 offset += n
                 if kind == "half_max_e2e":  # let it drain so the next run starts from an empty backlog
                     m["drain"] = await wait_for_count(b.emu.relayed, m["accepted"], stall=s.stall, cap=120)

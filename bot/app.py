@@ -72,6 +72,7 @@ class Runtime:
         }
         self.rules = importlib.import_module("handlers").build_rules(config)
         self._ticker: asyncio.Task[None] | None = None
+        self._lag_watch: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
         self.metrics = Metrics()
         self.worker = Worker(self)
@@ -94,6 +95,7 @@ class Runtime:
         self.bus.subscribe(OUTBOUND, self.sender.handle)
         await self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
+        self._lag_watch = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
@@ -109,9 +111,10 @@ class Runtime:
             await adapter.before_shutdown()
         if self._runner:
             await self._runner.cleanup()
-        if self._ticker:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        for task in (self._ticker, self._lag_watch):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.bus.close()
         for adapter in self.adapters.values():
             await adapter.stop()
@@ -120,6 +123,15 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.store.close()
+
+    async def _watch_loop_lag(self, every: float = 0.02) -> None:
+        """kefu_loop_lag_seconds: how late a 20 ms timer fires. Work that holds the loop (a
+        sync call, a long collection) delays every webhook by as much, and shows here."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(every)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - before - every))
 
     # -- the server ----------------------------------------------------------------
 

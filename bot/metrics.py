@@ -36,6 +36,12 @@ class Metrics:
         self.queue_length = Gauge("kefu_queue_length", "Customers waiting for an agent", registry=r)
         self.bus_pending = Gauge("kefu_bus_pending", "Messages on the bus not yet handled", ["topic"], registry=r)
         self.agents_online = Gauge("kefu_agents_online", "Agents online", registry=r)
+        self.loop_lag = Histogram(
+            "kefu_loop_lag_seconds",
+            "How late the event loop woke a timer: a callback arriving then waited as long for its answer",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

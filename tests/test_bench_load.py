@@ -10,6 +10,7 @@ import gc
 import time
 
 from bench.httpload import closed_loop, open_loop, request_bytes
+from bench.kefu_side import late_wakeups
 
 
 async def _ok_server() -> tuple[asyncio.Server, int]:
@@ -81,3 +82,11 @@ def test_a_pause_of_the_generator_itself_is_reported_with_the_run() -> None:
             await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_kefus_late_wakeups_between_two_readings_of_its_histogram() -> None:
+    before = {"0.005": 90.0, "0.01": 98.0, "0.025": 100.0, "0.05": 100.0, "+Inf": 100.0}
+    after = {"0.005": 150.0, "0.01": 170.0, "0.025": 176.0, "0.05": 178.0, "+Inf": 180.0}
+    assert late_wakeups(before, after) == 4  # 80 wake-ups in between, 76 of them within 25 ms
+    assert late_wakeups(before, after, over="0.05") == 2
+    assert late_wakeups({}, {}) is None  # a kefu without the metric (an older revision)

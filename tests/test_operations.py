@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+
 from adapters.sandbox import Sandbox
 from bot.app import Runtime
 
@@ -26,6 +30,27 @@ async def test_readyz_and_metrics_after_a_conversation(local_sandbox: Sandbox):
     assert "kefu_first_response_seconds_count 1.0" in lines
     assert "kefu_agents_online 2.0" in lines
     assert "kefu_queue_length 0.0" in lines
+
+
+async def _loop_lag(sb: Sandbox) -> tuple[float, float]:
+    """(timer wake-ups observed, of which at most 0.25 s late) from /metrics."""
+    async with sb.http.get(sb.base_url + "/metrics") as r:
+        text = await r.text()
+    count = float(re.search(r"^kefu_loop_lag_seconds_count (\S+)$", text, re.M).group(1))
+    within = float(re.search(r'^kefu_loop_lag_seconds_bucket\{le="0.25"\} (\S+)$', text, re.M).group(1))
+    return count, within
+
+
+async def test_a_stalled_event_loop_shows_in_the_loop_lag_metric(local_sandbox: Sandbox):
+    sb = local_sandbox
+    await asyncio.sleep(0.1)
+    count, within = await _loop_lag(sb)
+    assert count >= 2 and within == count  # ticking, and nothing held the loop
+
+    time.sleep(0.4)  # noqa: ASYNC251 (kefu's loop held, as by a blocking call in a handler)
+    await asyncio.sleep(0.05)
+    count_after, within_after = await _loop_lag(sb)
+    assert count_after > count and count_after - within_after == 1  # the one late wake-up, over 0.25 s
 
 
 async def test_readyz_is_503_when_the_bus_is_down(tmp_path):
