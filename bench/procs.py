@@ -197,6 +197,7 @@ class CpuWatch:
         self._reaped: tuple[int, float] | None = None  # (postmaster, its reaped children's CPU) last seen
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
+        self.steal = 0.0  # the machine's steal time when last sampled (seconds, all cores)
 
     def _category(self, pid: int, comm: str, cmdline: str) -> str:
         if pid == os.getpid():
@@ -215,6 +216,7 @@ class CpuWatch:
             self._sample()
 
     def _sample(self) -> None:
+        self.steal = _steal_seconds()
         first = not self._last
         seen: dict[int, float] = {}
         parents: dict[int, int] = {}  # PostgreSQL process -> its parent
@@ -266,6 +268,14 @@ class CpuWatch:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def snapshot(self) -> dict[str, float]:
-        """The totals as of now (takes a fresh sample first)."""
+        """The totals as of now (takes a fresh sample first), and the steal time under "steal"."""
         await asyncio.to_thread(self.sample)
-        return dict(self.totals)
+        return {**self.totals, "steal": self.steal}
+
+
+def _steal_seconds() -> float:
+    """CPU time the hypervisor gave elsewhere while this virtual machine's cores had work
+    (all cores; /proc/stat counts it in 10 ms ticks): a process is stalled meanwhile."""
+    with open("/proc/stat") as f:
+        parts = f.readline().split()
+    return int(parts[8]) / _TICK if len(parts) > 8 else 0.0

@@ -120,11 +120,12 @@ def _ingest_rows(engine: str, level: str, m: dict[str, Any], b: Any, n: Any) -> 
 
 def _stall_rows(s: str, engine: str, load: str, m: dict[str, Any]) -> list[Row]:
     """Who held things up in kefu's run: the load generator's own longest pause (its latency
-    figures include it; the baselines' runs record theirs in the JSON), and how often kefu's
-    loop woke a 20 ms timer more than 25 ms late."""
+    figures include it; the baselines' runs record theirs in the JSON), how often kefu's loop
+    woke a 20 ms timer more than 25 ms late, and the time the hypervisor took the cores away."""
     return [
         _row(s, engine, load, "load generator's longest pause", "ms", m.get("generator_pause_ms")),
         _row(s, engine, load, "kefu's loop late > 25 ms", "times", m.get("kefu_loop_late_25ms")),
+        _row(s, engine, load, "CPU stolen by the hypervisor", "ms", m.get("steal_ms")),
     ]
 
 

@@ -194,8 +194,9 @@ class Window:
         end = await b.watch.snapshot()
         wall = max(time.monotonic() - self.started, 1e-9)
         cores = os.cpu_count() or 1
-        busy = sum(end[k] - self.snap[k] for k in end)  # the bench, kefu, the storage servers, the rest
+        busy = sum(end[k] - self.snap[k] for k in end if k != "steal")  # the bench, kefu, the servers, the rest
         return {
+            "steal_ms": round((end["steal"] - self.snap["steal"]) * 1000),
             "db_cpu_ms_per_msg": round((end["db"] - self.snap["db"]) / max(done, 1) * 1000, 3),
             "other_load_pct": round((end["foreign"] - self.snap["foreign"]) / (wall * cores) * 100, 1),
             "machine_busy_pct": round(busy / (wall * cores) * 100, 1),
@@ -409,8 +410,10 @@ async def measure_open(
 ) -> dict[str, Any]:
     res = LoadResult()
     lag0 = await loop_lag(kefu_port) if kefu_port else None
+    steal0 = (await b.watch.snapshot())["steal"]
     await open_loop(reqs, rate, duration=duration, result=res)
     out = ack_figures(res)
+    out["steal_ms"] = round(((await b.watch.snapshot())["steal"] - steal0) * 1000)
     if kefu_port and lag0 is not None:  # kefu's own loop, beside the load generator's pause
         out["kefu_loop_late_25ms"] = late_wakeups(lag0, await loop_lag(kefu_port))
     out["target_rate"] = round(rate, 1)

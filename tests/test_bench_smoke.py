@@ -55,6 +55,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
         # the load generator's own longest pause, beside the latencies it would inflate
         assert 0 <= data["half_rate"][engine]["half_max_ingest"]["generator_pause_ms"] < 1000
         assert data["half_rate"][engine]["half_max_ingest"]["kefu_loop_late_25ms"] >= 0  # and kefu's own loop
+        assert data["half_rate"][engine]["half_max_ingest"]["steal_ms"] >= 0  # and the hypervisor's
         assert set(data["growth"][engine]) == {"100", "1000"}
         assert all(m["cpu_ms_per_msg"] > 0 for m in data["growth"][engine].values())
         assert all(len(m["rounds"]) == 2 for m in data["growth"][engine].values())  # each size twice
@@ -70,3 +71,4 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| part | engine | load | figure | kefu |" in table and "ingest >= 50% of baseline (a)" in table
     assert "load generator's longest pause" in table and "kefu's loop late > 25 ms" in table
+    assert "CPU stolen by the hypervisor" in table
