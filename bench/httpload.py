@@ -26,6 +26,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.metrics import watch_loop_lag
+
 __all__ = [
     "Request",
     "LoadResult",
@@ -170,20 +172,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def _watch_pauses(res: LoadResult, step: float = 0.005) -> None:
-    """How late the generator's own loop wakes: a pause here delays every request in flight,
-    and the delay is counted as the server's latency."""
-    loop = asyncio.get_running_loop()
-    while True:
-        before = loop.time()
-        await asyncio.sleep(step)
-        res.generator_pause = max(res.generator_pause, loop.time() - before - step)
-
-
 @contextlib.asynccontextmanager
 async def _watched(res: LoadResult) -> AsyncIterator[None]:
+    """The heap settled, and the generator's own loop timed meanwhile: a pause of it delays every
+    request in flight, and the delay is counted as the server's latency."""
     settle_heap()
-    watch = asyncio.create_task(_watch_pauses(res))
+
+    def note(late: float) -> None:
+        res.generator_pause = max(res.generator_pause, late)
+
+    watch = asyncio.create_task(watch_loop_lag(note, 0.005))
     try:
         yield
     finally:

@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable, SignatureError
-from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.redis_pipe import AutoPipeline
 from bot.sender import Sender
@@ -95,7 +95,8 @@ class Runtime:
         self.bus.subscribe(OUTBOUND, self.sender.handle)
         await self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
-        self._lag_watch = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+        # kefu_loop_lag_seconds: a webhook arriving while the loop is held waits as long
+        self._lag_watch = asyncio.create_task(watch_loop_lag(self.metrics.loop_lag.observe, 0.02), name="loop-lag")
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
@@ -123,15 +124,6 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.store.close()
-
-    async def _watch_loop_lag(self, every: float = 0.02) -> None:
-        """kefu_loop_lag_seconds: how late a 20 ms timer fires. Work that holds the loop (a
-        sync call, a long collection) delays every webhook by as much, and shows here."""
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(every)
-            self.metrics.loop_lag.observe(max(0.0, loop.time() - before - every))
 
     # -- the server ----------------------------------------------------------------
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
+__all__ = ["Metrics", "CONTENT_TYPE_LATEST", "watch_loop_lag"]
+
+
+async def watch_loop_lag(observe: Callable[[float], None], every: float) -> None:
+    """Until cancelled: how late the running loop fires a timer of `every` seconds, each time.
+    Work that holds the loop (a blocking call, a long collection) delays everything on it by as much."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(every)
+        observe(max(0.0, loop.time() - before - every))
 
 
 class Metrics:
