@@ -57,6 +57,10 @@ def partition_of(key: str, partitions: int = PARTITIONS) -> int:
 class Bus(ABC):
     """Publish payloads to a topic by key; consume each partition in order, one at a time."""
 
+    # What was published survives a restart only in storage: kefu queues the unfinished
+    # deliveries again at start, and nothing taken is ever handed to a handler again.
+    resumed_from_storage = False
+
     def __init__(self, partitions: int = PARTITIONS):
         self.partitions = partitions
         self._handlers: dict[str, Handler] = {}
@@ -169,6 +173,8 @@ class Bus(ABC):
 
 class MemoryBus(Bus):
     """In-process queues: zero set-up, lost when the process ends."""
+
+    resumed_from_storage = True
 
     def __init__(self, partitions: int = PARTITIONS):
         super().__init__(partitions)

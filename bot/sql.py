@@ -128,26 +128,45 @@ class _SqliteConn(Conn):
         (await self._for(sql)).executemany(self._sql(sql), rows)
 
 
-class _DeferredSqliteConn(_SqliteConn):
+class _CommittedSqliteConn(_SqliteConn):
+    """Reads what is committed, each statement on its own.
+
+    On the writer's connection while no transaction is open on it: its page cache stays warm,
+    where the reader's is dropped whenever the writer commits (WAL), so every read there fetches
+    its pages again. On the reader's connection otherwise, so a read never waits for a writer."""
+
+    def __init__(self, database: SqliteDatabase):
+        super().__init__(database._reader(), database._sqls)
+        self._database = database
+
+    async def _for(self, sql: str) -> sqlite3.Connection:
+        d = self._database
+        # chosen per statement, which runs without yielding to the loop: no transaction can begin between
+        return d._write if d._write is not None and not d._lock.locked() else self._db
+
+
+class _DeferredSqliteConn(_CommittedSqliteConn):
     """A transaction that reads what is committed until its first write, and only then takes the
     write lock: a message whose handling waits on a platform (a customer's name, say) before it
     writes anything holds up no other writer meanwhile."""
 
     def __init__(self, database: SqliteDatabase):
-        super().__init__(database._reader(), database._sqls)
-        self._database = database
+        super().__init__(database)
         self.began = False
 
     async def _for(self, sql: str) -> sqlite3.Connection:
-        if not self.began and not self._statement(sql).reads:
-            await self._database._lock.acquire()
-            try:
-                writer = self._database._writer()
-                writer.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self._database._lock.release()
-                raise
-            self._db, self.began = writer, True
+        if self.began:
+            return self._db
+        if self._statement(sql).reads:
+            return await super()._for(sql)
+        await self._database._lock.acquire()
+        try:
+            writer = self._database._writer()
+            writer.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._database._lock.release()
+            raise
+        self._db, self.began = writer, True
         return self._db
 
     def end(self, commit: bool) -> None:
@@ -242,7 +261,7 @@ class SqliteDatabase(Database):
             async with self._lock:
                 yield _SqliteConn(self._reader(), self._sqls)
             return
-        yield _SqliteConn(self._reader(), self._sqls)
+        yield _CommittedSqliteConn(self)
 
     async def _checkpoints(self) -> None:
         while True:

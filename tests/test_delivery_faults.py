@@ -110,3 +110,41 @@ async def _rows_of(tmp_path: Path, purpose: str) -> list[dict]:
         return [r for r in await store.transcript() if r["purpose"] == purpose]
     finally:
         await store.close()
+
+
+async def test_a_stop_before_the_deliveries_were_queued_loses_nothing_on_the_in_process_bus(tmp_path, monkeypatch):
+    import asyncio
+
+    from bot.app import Runtime
+
+    sb = _sandbox(tmp_path)
+    async with sb:
+        hang = asyncio.Event()
+
+        async def stuck(self, d):  # kefu stops after the message's commit, before the sender has its deliveries
+            await hang.wait()
+
+        monkeypatch.setattr(Runtime, "publish_delivery", stuck)
+        await sb.write("o_zhangsan", "我的订单还没到")
+        await asyncio.sleep(0.3)
+        await sb.stop_kefu()
+        monkeypatch.undo()
+        logged = [r for r in await _rows_of_all(tmp_path) if r["conversation_id"]]  # not the agents' notices
+        rows = {(r["direction"], r["purpose"]): r["status"] for r in logged}
+        # the message and its deliveries were committed together: handled, and both still to send
+        assert rows == {("in", ""): "handled", ("out", "greeting"): "pending", ("out", "relay"): "pending"}
+        await sb.start_kefu()
+        await sb.settle()
+        assert sb.wecom.texts_to("lixiaoli") == [RELAY]
+        assert sb.wechat.texts_to("o_zhangsan") == ["您好,我是在线客服,很高兴为您服务"]
+        assert [r["status"] for r in await _rows(sb, "relay")] == ["sent"]
+
+
+async def _rows_of_all(tmp_path: Path) -> list[dict]:
+    from bot.storage import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'kefu.db'}")
+    try:
+        return await store.transcript()
+    finally:
+        await store.close()

@@ -37,3 +37,26 @@ async def test_a_unit_that_has_only_read_so_far_holds_up_no_other_writer(store: 
         await asyncio.wait_for(other, 2)
         await store.start_conversation("mp", "o_a", "甲", time.time())
     assert sorted(c.customer for c in await store.open_conversations()) == ["o_a", "o_c"]
+
+
+async def test_a_read_while_another_unit_is_writing_sees_only_what_was_committed(store: Store):
+    now = time.time()
+    await store.start_conversation("mp", "o_a", "甲", now)
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def handling() -> None:  # another message's handling, its transaction still open
+        async with store.unit():
+            await store.start_conversation("mp", "o_b", "乙", now)
+            written.set()
+            await release.wait()
+
+    other = asyncio.create_task(handling(), context=contextvars.Context())
+    try:
+        await asyncio.wait_for(written.wait(), 2)
+        # outside it: what was committed, not what is being written, and without waiting for it
+        assert await asyncio.wait_for(store.open_conversation("mp", "o_a"), 1) is not None
+        assert await asyncio.wait_for(store.open_conversation("mp", "o_b"), 1) is None
+    finally:
+        release.set()
+        await other
+    assert await store.open_conversation("mp", "o_b") is not None
