@@ -1,11 +1,13 @@
 """Baseline (a), the practical ceiling: a bare aiohttp handler that only decrypts and parses the
-WeChat callback with wechatpy and answers "success". No dedupe, no queue, no storage.
+WeChat callback with wechatpy and answers "success". No dedupe, no queue, no storage. It runs on
+the event loop kefu runs on (uvloop where it installs), so it is the ceiling of the same stack.
 
     python bench/bare_server.py PORT TOKEN ENCODING_AES_KEY APP_ID
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from aiohttp import web
@@ -30,7 +32,14 @@ def make_app(token: str, aes_key: str, app_id: str) -> web.Application:
 
 def main() -> None:
     port, token, aes_key, app_id = sys.argv[1:5]
-    web.run_app(make_app(token, aes_key, app_id), host="127.0.0.1", port=int(port), access_log=None, print=None)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    app = make_app(token, aes_key, app_id)
+    web.run_app(app, host="127.0.0.1", port=int(port), access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

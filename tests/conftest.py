@@ -22,6 +22,15 @@ REDIS_URL = os.environ.get("KEFU_TEST_REDIS", "redis://127.0.0.1:6379/15")
 PG_ADMIN = os.environ.get("KEFU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """The tests run on the event loop kefu runs on (bot.cli.run_loop): uvloop where it installs."""
+    try:
+        import uvloop
+    except ImportError:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
+
+
 def _reachable(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
