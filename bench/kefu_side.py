@@ -11,6 +11,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,17 +395,22 @@ async def start_kefu(
     workdir: Path,
     log_level: str,
     src: Path = ROOT,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Child:
     """`python -m bot.cli run --config FILE`, exactly as an admin runs kefu, under taskset.
 
-    `src` is the source tree kefu runs from (its directory comes first on sys.path).
+    `src` is the source tree kefu runs from (its directory comes first on sys.path); `wrap`
+    puts the command under another (callgrind), which is given longer to start listening.
     """
     cfg_path = workdir / f"{name}.yaml"
     cfg = emu.kefu_config(port, storage, bus, log_level)
     cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     argv = [sys.executable, "-m", "bot.cli", "run", "--config", str(cfg_path)]
     env = {**os.environ, "PYTHONPATH": str(src)}
-    return await start_child(name, argv, port=port, core=core, log_path=workdir / f"{name}.log", cwd=src, env=env)
+    log_path, ready = workdir / f"{name}.log", 60.0 if wrap is None else 300.0
+    if wrap is not None:
+        argv = wrap(argv)
+    return await start_child(name, argv, port=port, core=core, log_path=log_path, cwd=src, env=env, ready_timeout=ready)
 
 
 async def export_rev(rev: str, dest: Path) -> str:

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,17 @@ class NoneBotEvents:
         return [(port, request_bytes(port, "/onebot/v11/http", b, headers)) for b in self.bodies]
 
 
-async def start_nonebot(python: Path, *, port: int, api_port: int, core: int | None, workdir: Path) -> Child:
-    """Write the bot and its .env into `workdir` and start it (uvicorn via nonebot.run())."""
+async def start_nonebot(
+    python: Path,
+    *,
+    port: int,
+    api_port: int,
+    core: int | None,
+    workdir: Path,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> Child:
+    """Write the bot and its .env into `workdir` and start it (uvicorn via nonebot.run());
+    `wrap` puts the command under another (callgrind)."""
     botdir = workdir / "nonebot"
     botdir.mkdir(exist_ok=True)
     (botdir / "bot.py").write_text(BOT_PY, encoding="utf-8")
@@ -173,6 +183,7 @@ async def start_nonebot(python: Path, *, port: int, api_port: int, core: int | N
     ]
     (botdir / ".env").write_text("\n".join(env_lines) + "\n", encoding="utf-8")
     (botdir / ".env.prod").write_text("", encoding="utf-8")
-    return await start_child(
-        "nonebot", [str(python), "bot.py"], port=port, core=core, log_path=workdir / "nonebot.log", cwd=botdir
-    )
+    argv = [str(python), "bot.py"]
+    argv, ready = (argv, 60.0) if wrap is None else (wrap(argv), 300.0)
+    log_path = workdir / "nonebot.log"
+    return await start_child("nonebot", argv, port=port, core=core, log_path=log_path, cwd=botdir, ready_timeout=ready)

@@ -74,6 +74,8 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
         rows += _growth_rows(engine, by_size, _get(bare, "closed", first), _get(nb, "closed", first), first)
     if res.get("scaling"):
         rows += _scaling_rows(res["scaling"], bare, nb)
+    if res.get("instructions"):
+        rows += _instruction_rows(res["instructions"])
     return rows
 
 
@@ -258,6 +260,21 @@ def _scaling_rows(sc: dict[str, Any], bare: dict[str, Any], nb: dict[str, Any]) 
     return rows
 
 
+def _instruction_rows(ins: dict[str, Any]) -> list[Row]:
+    """Counted by callgrind, not timed: the same on a slow or a drifting machine (bench/instructions.py)."""
+    rows, s = [], "5 instructions (callgrind)"
+    load = f"{ins.get('messages')} msgs, c{ins.get('concurrency')}"
+    b, n = _get(ins, "bare", "per_msg"), _get(ins, "nonebot", "per_msg")
+    rows.append(_row("baseline (a) bare decrypt+parse", "-", load, "instructions per message (ack)", "instr", b))
+    if n is not None:
+        rows.append(_row("baseline (b) NoneBot2", "-", load, "instructions per message (reply sent)", "instr", n))
+    for engine in ("memory+sqlite", "redis+postgres"):
+        if engine in ins:
+            figure = "instructions per message, end to end (kefu's process only)"
+            rows.append(_row(s, engine, load, figure, "instr", ins[engine]["per_msg"], b, n))
+    return rows
+
+
 # -- targets ---------------------------------------------------------------------------
 
 
@@ -356,7 +373,8 @@ def markdown(res: dict[str, Any], rows: list[Row], targets: list[dict[str, Any]]
         f"Other processes on the machine used {_fmt(res.get('other_load_pct'))} % of its CPU during the run "
         "(figures are disturbed by that much load; per-run values are in the table).",
         "Ratios are kefu ÷ baseline at the same load: (a) bare aiohttp + wechatpy decrypt/parse, "
-        "(b) NoneBot2 + OneBot v11 adapter. For msg/s higher is better; for ms, MiB and CPU lower is better.",
+        "(b) NoneBot2 + OneBot v11 adapter. For msg/s higher is better; for ms, MiB, CPU and instructions "
+        "lower is better.",
         "Each baseline's closed-loop runs are made twice, before kefu's runs and after them; its figures are "
         "the mean of the two rounds, and its drift row says how far the machine's speed moved in between.",
         "",

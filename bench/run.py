@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import instructions, report  # noqa: E402
 from bench.httpload import LoadResult, Request, closed_loop, open_loop, percentile  # noqa: E402
 from bench.kefu_side import (  # noqa: E402
     Callbacks,
@@ -90,6 +90,7 @@ class Sizes:
     nonebot_messages: int
     stall: float  # an end-to-end wait ends after this long without progress
     run_limit: float  # no load run sends for longer than this
+    counted_messages: int = 0  # per server under callgrind (bench/instructions.py); 0: not counted
 
 
 FULL = Sizes(
@@ -105,6 +106,7 @@ FULL = Sizes(
     nonebot_messages=3000,
     stall=20.0,
     run_limit=120.0,
+    counted_messages=400,
 )
 QUICK = Sizes(
     ingest_messages=300,
@@ -293,8 +295,17 @@ def _log_errors(children: list[Child]) -> list[str]:
 
 
 @asynccontextmanager
-async def kefu(b: Bench, engine: str, *, label: str, procs: int = 1, seed: int = 0) -> AsyncIterator[Instance]:
-    """A fresh kefu (fresh storage, optionally seeded), agents online, warmed up; stopped after."""
+async def kefu(
+    b: Bench,
+    engine: str,
+    *,
+    label: str,
+    procs: int = 1,
+    seed: int = 0,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> AsyncIterator[Instance]:
+    """A fresh kefu (fresh storage, optionally seeded), agents online, warmed up; stopped after.
+    `wrap` puts its command under another (callgrind)."""
     pair = b.engines[engine]
     bus, storage = await pair.fresh()
     if seed:
@@ -316,13 +327,14 @@ async def kefu(b: Bench, engine: str, *, label: str, procs: int = 1, seed: int =
                     workdir=b.workdir,
                     log_level=b.log_level,
                     src=b.src,
+                    wrap=wrap,
                 )
             )
         b.emu.reset()
         if procs > 1:  # measure the steady state: every process serving its share of the partitions
             waited = await partitions_split(bus, procs)
             log(f"  partitions split between {procs} processes after {waited:.1f}s")
-        await agents_online(b.emu, inst.ports[0])
+        await agents_online(b.emu, inst.ports[0], timeout=20.0 if wrap is None else 120.0)
         await warm_up(b, inst.ports)
         b.emu.reset()
         yield inst
@@ -618,6 +630,83 @@ async def phase_scaling(b: Bench, results: dict[str, Any]) -> None:
     results["scaling"] = out
 
 
+async def phase_instructions(b: Bench, results: dict[str, Any], nonebot: bool) -> None:
+    """5: instructions per message, each server under callgrind (bench/instructions.py)."""
+    n = b.sizes.counted_messages
+    if not n:
+        return
+    if not instructions.available():
+        b.notes.append("Instructions per message not counted: valgrind is not installed.")
+        return
+    out: dict[str, Any] = {"messages": n, "concurrency": COUNTED_AT}
+    log(f"instructions: bare, {n} callbacks under callgrind")
+    out["bare"] = await _count_bare(b, n)
+    if nonebot:
+        log(f"instructions: NoneBot2, {n} events under callgrind")
+        out["nonebot"] = await _count_nonebot(b, n)
+    for engine in b.engines:
+        log(f"instructions: kefu on {engine}, {n} callbacks end to end under callgrind")
+        out[engine] = await _count_kefu(b, engine, n)
+    log("  per message: " + ", ".join(f"{k} {v['per_msg']:,}" for k, v in out.items() if isinstance(v, dict)))
+    results["instructions"] = out
+
+
+COUNTED_AT = 8  # concurrency of the counted runs
+
+
+def _counted(ins: int, done: int) -> dict[str, Any]:
+    return {"per_msg": round(ins / max(done, 1)), "done": done}
+
+
+async def _count_bare(b: Bench, n: int) -> dict[str, Any]:
+    emu, port, out_file = b.emu, free_port(), b.workdir / "callgrind-bare.out"
+    argv = [sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port), emu.wx_token, emu.wx_key]
+    argv = instructions.callgrind_argv([*argv, emu.wechat.app_id], out_file)
+    log_path, core = b.workdir / "bare-callgrind.log", b.place.server
+    child = await start_child("bare", argv, port=port, core=core, log_path=log_path, cwd=ROOT, ready_timeout=300)
+    try:
+        await closed_loop(b.warm_callbacks().requests([port]), 4, time_limit=120)
+        reqs = b.callbacks(n).requests([port])
+        async with instructions.counting(child.pid, out_file) as count:
+            res = await closed_loop(reqs, COUNTED_AT, time_limit=600)
+    finally:
+        await child.stop()
+    return _counted(count.instructions, res.ok)
+
+
+async def _count_nonebot(b: Bench, n: int) -> dict[str, Any]:
+    python, api, port = await ensure_venv(), FakeOneBot(), free_port()
+    out_file = b.workdir / "callgrind-nonebot.out"
+    await api.start()
+    wrap = lambda argv: instructions.callgrind_argv(argv, out_file)  # noqa: E731
+    child = await start_nonebot(python, port=port, api_port=api.port, core=b.place.server, workdir=b.workdir, wrap=wrap)
+    try:
+        warm = NoneBotEvents.build(b.sizes.warmup, b.sizes.warmup, first_id=WARM_BASE).requests(port)
+        await closed_loop(warm, 4, time_limit=120)
+        await wait_for_count(lambda: len(api.arrived), len(warm), stall=30, cap=120)
+        reqs = NoneBotEvents.build(n, max(n // b.sizes.per_customer, 1)).requests(port)
+        api.reset()
+        async with instructions.counting(child.pid, out_file) as count:
+            await closed_loop(reqs, COUNTED_AT, time_limit=600)
+            await wait_for_count(lambda: len(api.arrived), len(reqs), stall=60, cap=600)
+    finally:
+        await child.stop()
+        await api.stop()
+    return _counted(count.instructions, len(api.arrived))
+
+
+async def _count_kefu(b: Bench, engine: str, n: int) -> dict[str, Any]:
+    out_file = b.workdir / f"callgrind-kefu-{engine}.out"
+    wrap = lambda argv: instructions.callgrind_argv(argv, out_file)  # noqa: E731
+    async with kefu(b, engine, label=f"counted-{engine}", wrap=wrap) as inst:
+        reqs = b.callbacks(n).requests(inst.ports)
+        async with instructions.counting(inst.children[0].pid, out_file) as count:
+            res = await closed_loop(reqs, COUNTED_AT, time_limit=600)
+            await wait_for_count(b.emu.relayed, res.ok, stall=60, cap=600)
+        relayed = b.emu.relayed()
+    return _counted(count.instructions, relayed)
+
+
 # -- the run ----------------------------------------------------------------------------
 
 
@@ -751,6 +840,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await phase_growth(b, results)
         if "redis+postgres" in engines:
             await phase_scaling(b, results)
+        await phase_instructions(b, results, nonebot=not args.skip_nonebot)
         results["other_load_pct"] = (await whole.close(b, 1))["other_load_pct"]
     finally:
         await b.watch.stop()
