@@ -265,11 +265,12 @@ def _instruction_rows(ins: dict[str, Any]) -> list[Row]:
     rows, s = [], "5 instructions (callgrind)"
     load = f"{ins.get('messages')} msgs, c{ins.get('concurrency')}"
     b, n = _get(ins, "bare", "per_msg"), _get(ins, "nonebot", "per_msg")
-    rows.append(_row("baseline (a) bare decrypt+parse", "-", load, "instructions per message (ack)", "instr", b))
+    if b is not None:
+        rows.append(_row("baseline (a) bare decrypt+parse", "-", load, "instructions per message (ack)", "instr", b))
     if n is not None:
         rows.append(_row("baseline (b) NoneBot2", "-", load, "instructions per message (reply sent)", "instr", n))
     for engine in ("memory+sqlite", "redis+postgres"):
-        if engine in ins:
+        if ins.get(engine):
             figure = "instructions per message, end to end (kefu's process only)"
             rows.append(_row(s, engine, load, figure, "instr", ins[engine]["per_msg"], b, n))
     return rows

@@ -57,8 +57,8 @@ def partition_of(key: str, partitions: int = PARTITIONS) -> int:
 class Bus(ABC):
     """Publish payloads to a topic by key; consume each partition in order, one at a time."""
 
-    # What was published survives a restart only in storage: kefu queues the unfinished
-    # deliveries again at start, and nothing taken is ever handed to a handler again.
+    # True for a bus whose content a restart keeps only in storage (the in-process bus): kefu
+    # queues the unfinished deliveries again at start, and no message taken is handled again
     resumed_from_storage = False
 
     def __init__(self, partitions: int = PARTITIONS):
