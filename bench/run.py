@@ -793,7 +793,7 @@ def standing_notes(b: Bench) -> list[str]:
         "CPU per message counts kefu's process (all threads); "
         "for redis+postgres the servers' own CPU is a separate row.",
         "Redis and PostgreSQL are not pinned: they run wherever the kernel puts them.",
-        "Event loops: kefu runs on uvloop since 7722024 (bot.cli.run_loop), and baseline (a) does; baseline (b) "
+        "Event loops: kefu runs on uvloop since 7722024 (bot.loop), and baseline (a) does; baseline (b) "
         "runs on uvicorn, which takes uvloop and httptools when installed (NoneBot2's fastapi extra installs both).",
         "Baseline (b) acknowledges with 204 before handling (its handling is an asyncio task), "
         "so its ack figures are not comparable to a durable enqueue.",

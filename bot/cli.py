@@ -8,28 +8,15 @@ import gc
 import importlib
 import signal
 import sys
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
 from loguru import logger
 
 from bot.config import Config, load_config
 from bot.errors import ConfigError
 from bot.log import secrets_of, setup_logging
+from bot.loop import run as run_loop
 
-__all__ = ["main", "run_loop"]
-
-T = TypeVar("T")
-
-
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Run `main` on uvloop (libuv's event loop: the same asyncio API, a fraction of the loop's
-    own CPU per request), or on asyncio's own loop where uvloop does not install (Windows)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
+__all__ = ["main"]
 
 
 def _load(path: str) -> Config:

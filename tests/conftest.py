@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from adapters.sandbox import Sandbox
+from bot.loop import new_event_loop
 from bot.storage import Store
 
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -23,12 +24,8 @@ PG_ADMIN = os.environ.get("KEFU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
-    """The tests run on the event loop kefu runs on (bot.cli.run_loop): uvloop where it installs."""
-    try:
-        import uvloop
-    except ImportError:
-        return {"asyncio": asyncio.new_event_loop}
-    return {"uvloop": uvloop.new_event_loop}
+    """The tests run on the event loop kefu runs on (bot.loop): uvloop where it installs."""
+    return {"kefu": new_event_loop}
 
 
 def _reachable(port: int) -> bool:
