@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable, SignatureError
+from bot.intake import Intake
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.redis_pipe import AutoPipeline
@@ -75,6 +76,8 @@ class Runtime:
         self._lag_watch: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
         self.metrics = Metrics()
+        self.intake = Intake(config.server.callbacks_first, self.metrics.gave_way.observe)
+        self.bus.give_way = self.intake.give_way
         self.worker = Worker(self)
         self.sender = Sender(self)
         self._runner: web.AppRunner | None = None
@@ -134,8 +137,19 @@ class Runtime:
         app.router.add_get("/metrics", self._metrics)
         for adapter in self.adapters.values():
             for route in adapter.routes():
-                app.router.add_route(route.method, adapter.base_path + route.suffix, route.handler)
+                handler = route.handler if route.method != "POST" else self._callback(route.handler)
+                app.router.add_route(route.method, adapter.base_path + route.suffix, handler)
         return app
+
+    def _callback(self, handler: Any) -> Any:
+        """A platform's callback: counted as in hand while it is answered (bot.intake).
+        Only POSTs: a GET is a URL check, or a WebSocket that stays open for hours."""
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            with self.intake.callback():
+                return await handler(request)
+
+        return answer
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """Liveness: the process serves (what it depends on is reported, not judged)."""

@@ -68,6 +68,7 @@ class Bus(ABC):
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
         self._marks: dict[str, tuple[str, float]] = {}  # publish_once's marks and guards: (value, expiry)
+        self.give_way: Callable[[], Awaitable[None]] | None = None  # awaited before each message (bot.intake)
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -124,6 +125,8 @@ class Bus(ABC):
         database being down is waited out, the same message tried again with backoff: handling
         is resumable, so nothing is lost and nothing done twice.
         """
+        if self.give_way is not None:
+            await self.give_way()
         delay = 0.2
         while True:
             try:

@@ -36,13 +36,13 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def parse_duration(v: Any) -> float:
-    """'60s', '5m', '2h', '1d', '1h30m' or a number of seconds -> seconds."""
+    """'60s', '5m', '2h', '1d', '1h30m', '50ms' or a number of seconds -> seconds."""
     if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
-    if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?[smhd])+", v.strip()):
-        raise ValueError(f"must be a duration like 60s, 5m, 2h or 1h30m (got {v!r})")
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(float(n) * unit[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhd])", v))
+    if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?(ms|[smhd]))+", v.strip()):
+        raise ValueError(f"must be a duration like 60s, 5m, 2h, 1h30m or 50ms (got {v!r})")
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * unit[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ms|[smhd])", v))
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -231,6 +231,8 @@ class ServerConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     api_timeout: Duration = 10.0  # a platform API call taking longer counts as failed (and is retried)
+    # while callbacks are being answered, the workers wait up to this long before their next message
+    callbacks_first: Annotated[Duration, Field(ge=0, le=1.0)] = 0.05
 
 
 class ScheduleConfig(_Strict):

@@ -1,0 +1,73 @@
+"""Callbacks first: the bus's consumers slow down while platform callbacks take much of the loop.
+
+A platform waits for the answer to its callback (WeChat 5 s, then it retries, and after three
+tries the customer is told the account cannot serve them); an agent can wait a moment longer
+for the message to be relayed. One event loop runs both. While answering callbacks has taken
+more than `HEAVY` of the loop's CPU over the last `WINDOW`, each consumer waits `max_wait`
+before taking its next message: a burst is acknowledged at the intake's own speed and its
+backlog worked off right after, and under a load that never lets up each consumer still takes
+a message every `max_wait`. Below that share nobody waits, so a steady load the desk can keep
+up with is relayed as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["Intake"]
+
+WINDOW = 0.05  # seconds over which the callbacks' share of the loop is measured
+HEAVY = 0.25  # a share above this: callbacks come faster than the desk could also relay them
+
+
+class Intake:
+    def __init__(
+        self,
+        max_wait: float,
+        waited: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu: Callable[[], float] = time.thread_time,
+    ):
+        self.max_wait = max_wait
+        self._clock, self._cpu = clock, cpu
+        self._since = clock()  # the current window's start
+        self._spent = 0.0  # the loop's CPU seconds while callbacks were in hand, this window
+        self._share = 0.0  # their share of the last whole window
+        self._last = float("-inf")  # when the last callback was answered
+        self._in_hand = 0
+        self._began = 0.0  # the loop's CPU clock when the callbacks now in hand began
+        self._waited = waited  # told how long each consumer gave way (a metric)
+
+    @contextmanager
+    def callback(self) -> Iterator[None]:
+        """Around the answering of one platform callback.
+
+        What is counted is the loop's CPU time while callbacks are in hand, not their length:
+        a callback that waits on Redis or a platform's API leaves the loop free meanwhile."""
+        if not self._in_hand:
+            self._began = self._cpu()
+        self._in_hand += 1
+        try:
+            yield
+        finally:
+            self._in_hand -= 1
+            if not self._in_hand:
+                self._spent += self._cpu() - self._began
+                now = self._last = self._clock()
+                if now - self._since >= WINDOW:
+                    self._share, self._spent, self._since = self._spent / (now - self._since), 0.0, now
+
+    def heavy(self) -> bool:
+        # no callback answered for a whole window: the burst is over, whatever the last share was
+        return self._share > HEAVY and self._clock() - self._last < WINDOW
+
+    async def give_way(self) -> None:
+        """Wait `max_wait` if callbacks are taking much of the loop, else return at once."""
+        if self.max_wait <= 0 or not self.heavy():
+            return
+        await asyncio.sleep(self.max_wait)
+        if self._waited is not None:
+            self._waited(self.max_wait)

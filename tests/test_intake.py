@@ -1,0 +1,135 @@
+"""Callbacks first (bot.intake): while answering callbacks takes much of the loop, the bus's
+consumers wait before each next message; otherwise they never wait, and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+import bot.intake
+from adapters.sandbox import Sandbox
+from bot.bus import MemoryBus
+from bot.intake import HEAVY, WINDOW, Intake
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def answer(intake: Intake, clock: FakeClock, took: float, then_idle: float) -> None:
+    """One callback answered in `took` seconds, then the loop does other things for `then_idle`."""
+    with intake.callback():
+        clock.now += took
+    clock.now += then_idle
+
+
+def test_heavy_only_while_callbacks_take_more_than_their_share_of_the_loop():
+    clock = FakeClock()
+    intake = Intake(0.05, clock=clock, cpu=clock)
+    assert not intake.heavy()
+    # a steady trickle: a callback every 10 ms, answered in 0.3 ms (3 %): never heavy
+    for _ in range(30):
+        answer(intake, clock, 0.0003, 0.0097)
+        assert not intake.heavy()
+    # a burst: answered back to back with a little work between (75 %), heavy once a window is full
+    for _ in range(int(WINDOW / 0.0004) + 1):
+        answer(intake, clock, 0.0003, 0.0001)
+    assert intake.heavy()
+    # the burst is over: no callback for a whole window, and the consumers go at once
+    clock.now += WINDOW
+    assert not intake.heavy()
+
+
+def test_callbacks_waiting_on_redis_or_an_api_leave_the_loop_free_and_do_not_count():
+    wall, cpu = FakeClock(), FakeClock()
+    intake = Intake(0.05, clock=wall, cpu=cpu)
+    for _ in range(200):  # each in hand for 1 ms, 0.05 ms of it on the loop
+        with intake.callback(), intake.callback():  # and two at once count once
+            wall.now += 0.001
+            cpu.now += 0.00005
+        wall.now += 0.0001
+    assert not intake.heavy()
+
+
+def test_just_above_the_share_is_heavy_and_just_below_is_not():
+    for share, heavy in ((HEAVY * 0.9, False), (HEAVY * 1.1, True)):
+        clock = FakeClock()
+        intake = Intake(0.05, clock=clock, cpu=clock)
+        for _ in range(200):
+            answer(intake, clock, 0.001 * share, 0.001 * (1 - share))
+        assert intake.heavy() is heavy, share
+
+
+async def test_a_consumer_holds_its_next_message_back_then_takes_it_within_max_wait():
+    clock, waited = FakeClock(), []
+    intake = Intake(0.2, waited=waited.append, clock=clock, cpu=clock)
+    for _ in range(200):  # a burst: heavy
+        answer(intake, clock, 0.0008, 0.0002)
+    handled: list[int] = []
+
+    async def handler(payload: dict) -> None:
+        handled.append(payload["n"])
+
+    bus = MemoryBus(partitions=1)
+    bus.give_way = intake.give_way
+    bus.subscribe("t", handler)
+    await bus.start()
+    try:
+        await bus.publish("t", "k", {"n": 1})
+        for _ in range(20):  # many turns of the loop: the consumer gives way
+            await asyncio.sleep(0)
+        assert handled == []
+        await bus.drain(5)  # yet it is handled, after max_wait
+        assert handled == [1] and waited == [0.2]
+        clock.now += WINDOW  # quiet again: the next one goes at once
+        await bus.publish("t", "k", {"n": 2})
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert handled == [1, 2] and waited == [0.2]
+    finally:
+        await bus.close()
+
+
+async def test_off_when_set_to_zero():
+    clock = FakeClock()
+    intake = Intake(0.0, clock=clock, cpu=clock)
+    for _ in range(200):
+        answer(intake, clock, 0.001, 0.0)
+    assert intake.heavy()
+    await asyncio.wait_for(intake.give_way(), 0.01)  # returns at once
+
+
+async def gave_way(sb: Sandbox) -> float:
+    async with sb.http.get(sb.base_url + "/metrics") as r:
+        text = await r.text()
+    return float(re.search(r"^kefu_bus_gave_way_seconds_count (\S+)$", text, re.M).group(1))
+
+
+async def test_one_customer_at_a_time_is_relayed_without_waiting(local_sandbox: Sandbox):
+    sb = local_sandbox
+    for k in range(3):
+        assert (await sb.write(f"o_c{k}", "你好,请问发货了吗"))[0] == 200
+        await sb.settle()
+    assert await gave_way(sb) == 0
+    assert sum("你好,请问发货了吗" in t for u in ("lixiaoli", "wangxiaowang") for t in sb.wecom.texts_to(u)) == 3
+
+
+async def test_a_burst_of_callbacks_is_all_answered_and_all_relayed_while_the_workers_give_way(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+):
+    sb = sandbox
+    monkeypatch.setattr(bot.intake, "HEAVY", 0.0)  # any callback makes the intake heavy: they must wait
+    lines = [f"o_burst{k} 第{n}句" for k in range(8) for n in range(4)]  # 8 customers: the agents' capacity
+    answers = await asyncio.gather(*(sb.write(line.split()[0], line) for line in lines))
+    assert all(status == 200 for status, _ in answers)
+    await sb.settle(30)
+    assert await gave_way(sb) > 0  # the consumers did wait
+    relayed = [t for u in ("lixiaoli", "wangxiaowang") for t in sb.wecom.texts_to(u)]
+    for line in lines:  # and every message reached an agent, once
+        assert sum(line in t for t in relayed) == 1, line
