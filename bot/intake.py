@@ -1,13 +1,14 @@
-"""Callbacks first: the bus's consumers slow down while platform callbacks take much of the loop.
+"""Callbacks first: the bus's consumers take turns while platform callbacks take much of the loop.
 
 A platform waits for the answer to its callback (WeChat 5 s, then it retries, and after three
 tries the customer is told the account cannot serve them); an agent can wait a moment longer
 for the message to be relayed. One event loop runs both. While answering callbacks has taken
-more than `HEAVY` of the loop's CPU over the last `WINDOW`, each consumer waits `max_wait`
-before taking its next message: a burst is acknowledged at the intake's own speed and its
-backlog worked off right after, and under a load that never lets up each consumer still takes
-a message every `max_wait`. Below that share nobody waits, so a steady load the desk can keep
-up with is relayed as it comes.
+more than `HEAVY` of the loop's CPU over the last `WINDOW`, the consumers start their next
+messages one at a time, `turn` apart (all of them together, evenly spaced, so their work never
+comes in a clump that callbacks would queue behind): a burst is acknowledged at the intake's
+own speed and its backlog worked off right after, and under a load that never lets up the
+desk still takes a message every `turn`. Below that share nobody waits, so a steady load the
+desk can keep up with is relayed as it comes.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ HEAVY = 0.25  # a share above this: callbacks come faster than the desk could al
 class Intake:
     def __init__(
         self,
-        max_wait: float,
+        turn: float,
         waited: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         cpu: Callable[[], float] = time.thread_time,
     ):
-        self.max_wait = max_wait
+        self.turn = turn
+        self._next = float("-inf")  # loop time of the last turn given
         self._clock, self._cpu = clock, cpu
         self._since = clock()  # the current window's start
         self._spent = 0.0  # the loop's CPU seconds while callbacks were in hand, this window
@@ -65,9 +67,13 @@ class Intake:
         return self._share > HEAVY and self._clock() - self._last < WINDOW
 
     async def give_way(self) -> None:
-        """Wait `max_wait` if callbacks are taking much of the loop, else return at once."""
-        if self.max_wait <= 0 or not self.heavy():
+        """Wait for the next turn if callbacks are taking much of the loop, else return at once."""
+        if self.turn <= 0 or not self.heavy():
             return
-        await asyncio.sleep(self.max_wait)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._next = max(self._next, now) + self.turn
+        wait = self._next - now
+        await asyncio.sleep(wait)
         if self._waited is not None:
-            self._waited(self.max_wait)
+            self._waited(wait)
