@@ -63,8 +63,14 @@ class Intake:
                     self._share, self._spent, self._since = self._spent / (now - self._since), 0.0, now
 
     def heavy(self) -> bool:
-        # no callback answered for a whole window: the burst is over, whatever the last share was
-        return self._share > HEAVY and self._clock() - self._last < WINDOW
+        now = self._clock()
+        if now - self._last >= WINDOW:  # no callback answered for a whole window: the burst is over
+            return False
+        if self._share > HEAVY:
+            return True
+        # or a burst is starting: the window so far, once a fifth of it has passed
+        so_far = now - self._since
+        return so_far >= WINDOW / 5 and self._spent / so_far > HEAVY
 
     async def give_way(self) -> None:
         """Wait for the next turn if callbacks are taking much of the loop, else return at once."""
