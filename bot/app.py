@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable, SignatureError
 from bot.intake import Intake
+from bot.listen import Listener
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.redis_pipe import AutoPipeline
@@ -81,6 +82,7 @@ class Runtime:
         self.worker = Worker(self)
         self.sender = Sender(self)
         self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self.port: int = 0
         self.reuse_port = False  # one of `kefu run --workers N`: they share the port
 
@@ -103,16 +105,17 @@ class Runtime:
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
-            site = web.TCPSite(
-                self._runner, self.config.server.host, self.config.server.port, reuse_port=self.reuse_port or None
-            )
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            server = self.config.server
+            self._listener = Listener(self._runner.server, server.host, server.port, self.reuse_port)
+            self._listener.start()
+            self.port = self._listener.port
             logger.info("kefu listening on http://{}:{}", self.config.server.host, self.port)
 
     async def stop(self) -> None:
         for adapter in self.adapters.values():
             await adapter.before_shutdown()
+        if self._listener:
+            self._listener.close()
         if self._runner:
             await self._runner.cleanup()
         for task in (self._ticker, self._lag_watch):
