@@ -47,6 +47,17 @@ def test_heavy_only_while_callbacks_take_more_than_their_share_of_the_loop():
     assert not intake.heavy()
 
 
+def test_a_burst_after_a_quiet_spell_is_heavy_within_a_fifth_of_a_window():
+    clock = FakeClock()
+    intake = Intake(0.05, clock=clock, cpu=clock)
+    answer(intake, clock, 0.0003, 10.0)  # one callback, then ten quiet seconds
+    steps = 0
+    while not intake.heavy():  # back-to-back callbacks, 75 % of the loop
+        answer(intake, clock, 0.0003, 0.0001)
+        steps += 1
+    assert steps * 0.0004 <= WINDOW / 5 + 2 * 0.0004  # (the first callback ends the quiet window)
+
+
 def test_callbacks_waiting_on_redis_or_an_api_leave_the_loop_free_and_do_not_count():
     wall, cpu = FakeClock(), FakeClock()
     intake = Intake(0.05, clock=wall, cpu=cpu)
