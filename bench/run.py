@@ -786,7 +786,9 @@ def standing_notes(b: Bench) -> list[str]:
     notes = [f"Durability at the ack, {name}: {pair.durable}." for name, pair in b.engines.items()]
     notes += [
         "Ingest figures come from runs of their own; kefu's workers keep running on the same core "
-        "meanwhile, so the accepted rate is what kefu takes in while also working off its backlog.",
+        "meanwhile, so the accepted rate is what kefu takes in while also working off its backlog. "
+        "Since 94a8d65 they take turns while callbacks take much of the loop (server.callbacks_first, "
+        "bot/intake.py), so a burst is acknowledged first and relayed right after.",
         f"Each customer writes {b.sizes.per_customer} messages: one in {b.sizes.per_customer} opens a conversation "
         "(greeting to WeChat, name look-up, assignment) and every message is relayed to an agent.",
         "End-to-end latency: from sending the callback to the relay reaching the WeCom emulator; "
