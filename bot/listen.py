@@ -38,6 +38,8 @@ class Listener:
         return int(self._sock.getsockname()[1])
 
     def start(self) -> None:
+        if self._sock.fileno() == -1:  # closed meanwhile (a retry after EMFILE that came too late)
+            return
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._sock.fileno(), self._accept)
 
@@ -49,8 +51,9 @@ class Listener:
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as e:
-                if e.errno not in _OUT_OF:
-                    raise
+                if e.errno not in _OUT_OF:  # one connection's trouble: the next ones are still taken
+                    logger.warning("server: a connection could not be accepted ({})", e)
+                    return
                 logger.error("server: cannot accept connections ({}); trying again in {:.0f}s", e, RETRY_AFTER)
                 self._loop.remove_reader(self._sock.fileno())
                 self._loop.call_later(RETRY_AFTER, self.start)
