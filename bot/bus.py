@@ -185,7 +185,10 @@ class MemoryBus(Bus):
         self._inflight: dict[str, int] = {}
 
     def _q(self, topic: str, p: int) -> asyncio.Queue[str]:
-        return self._queues.setdefault((topic, p), asyncio.Queue())
+        q = self._queues.get((topic, p))
+        if q is None:  # not setdefault: that would build a queue on every publish
+            q = self._queues[(topic, p)] = asyncio.Queue()
+        return q
 
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         # Serialized like the Redis engine, so both engines carry exactly the same data.

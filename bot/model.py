@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -16,7 +16,8 @@ TICKET_BASE = 1000
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (a uuid4's length; building the UUID object costs 4x more)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)

@@ -185,6 +185,45 @@ class _DeferredSqliteConn(_CommittedSqliteConn):
                 self._database._lock.release()
 
 
+class _Ready:
+    """`async with` over a connection that needs no setting up or ending (a committed read)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Conn):
+        self.conn = conn
+
+    async def __aenter__(self) -> Conn:
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Autocommit:
+    """The writer's connection between transactions, each statement committed on its own.
+    A class, not a generator-based context manager: it is entered for every lone statement."""
+
+    __slots__ = ("database", "writes")
+
+    def __init__(self, database: SqliteDatabase, writes: bool = True):
+        self.database, self.writes = database, writes
+
+    async def __aenter__(self) -> Conn:
+        d = self.database
+        await d._lock.acquire()  # not inside another task's transaction on the same connection
+        try:
+            return _SqliteConn(d._writer() if self.writes else d._reader(), d._sqls)
+        except BaseException:
+            d._lock.release()
+            raise
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.database._lock.release()
+        if exc_type is None and self.writes:
+            self.database._dirty = True
+
+
 class SqliteDatabase(Database):
     dialect = "sqlite"
     # writes are one at a time: a second message in hand lets one wait on a platform (a name
@@ -201,6 +240,7 @@ class SqliteDatabase(Database):
         self._sqls: dict[str, _Statement] = {}
         self._dirty = False
         self._checkpointer: asyncio.Task[None] | None = None
+        self._committed: _CommittedSqliteConn | None = None
 
     def _connect(self) -> sqlite3.Connection:
         # autocommit mode: transactions are begun and ended here, explicitly
@@ -249,19 +289,15 @@ class SqliteDatabase(Database):
             raise
         conn.end(commit=True)
 
-    @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[Conn]:
-        async with self._lock:  # not inside another task's transaction on the same connection
-            yield _SqliteConn(self._writer(), self._sqls)
-        self._dirty = True
+    def autocommit(self) -> _Autocommit:
+        return _Autocommit(self)
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[Conn]:
+    def reader(self) -> Any:
         if self.memory:  # reading the writer's connection: wait for its transaction to end
-            async with self._lock:
-                yield _SqliteConn(self._reader(), self._sqls)
-            return
-        yield _CommittedSqliteConn(self)
+            return _Autocommit(self, writes=False)
+        if self._committed is None:  # it holds no state of its own: one serves every read
+            self._committed = _CommittedSqliteConn(self)
+        return _Ready(self._committed)
 
     async def _checkpoints(self) -> None:
         while True:
@@ -293,6 +329,7 @@ class SqliteDatabase(Database):
                 if db is not None:
                     db.close()
             self._read = self._write = None
+            self._committed = None
         if not self.memory and self._dirty:
             await asyncio.to_thread(self._checkpoint, "TRUNCATE")
             self._dirty = False

@@ -192,6 +192,30 @@ def _conversation(row: dict[str, Any]) -> Conversation:
     return Conversation(**{f: row[f] for f in _CONV_FIELDS})
 
 
+class _InUnitOr:
+    """`async with`: the unit's connection (which sees what the unit wrote so far), or that of
+    `outside()`, a context manager of the database's. A class, not a generator-based context
+    manager: a message's handling enters one for most statements it runs."""
+
+    __slots__ = ("outside", "cm")
+
+    def __init__(self, outside: Callable[[], Any]):
+        self.outside = outside
+        self.cm: Any = None
+
+    async def __aenter__(self) -> Conn:
+        conn = _UNIT.get()
+        if conn is not None:
+            return conn
+        self.cm = self.outside()
+        return await self.cm.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        if self.cm is not None:
+            return await self.cm.__aexit__(*exc)
+        return None
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
@@ -214,40 +238,41 @@ class Store:
             finally:
                 _UNIT.reset(token)
 
-    @asynccontextmanager
-    async def _in_unit_or(self, outside: Callable[[], Any]) -> AsyncIterator[Conn]:
-        """The unit's connection (which sees what the unit wrote so far), or `outside()`'s."""
-        conn = _UNIT.get()
-        if conn is not None:
-            yield conn
-            return
-        async with outside() as conn:
-            yield conn
+    def _write(self) -> _InUnitOr:
+        return _InUnitOr(self.db.autocommit)  # outside a unit each statement stands alone
 
-    def _write(self) -> Any:
-        return self._in_unit_or(self.db.autocommit)  # outside a unit each statement stands alone
+    def _read(self) -> _InUnitOr:
+        return _InUnitOr(self.db.reader)
 
-    def _read(self) -> Any:
-        return self._in_unit_or(self.db.reader)
-
-    def _changing(self) -> Any:
+    def _changing(self) -> _InUnitOr:
         """Several statements that belong together: the unit's, or a transaction of their own."""
-        return self._in_unit_or(self.db.transaction)
+        return _InUnitOr(self.db.transaction)
+
+    # The one-statement helpers below are what a message's handling calls most: they look for
+    # the unit themselves rather than through _in_unit_or, one context manager less a statement.
 
     async def _rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self._read() as conn:
+        if (conn := _UNIT.get()) is not None:
+            return await conn.fetch(sql, *args)
+        async with self.db.reader() as conn:
             return await conn.fetch(sql, *args)
 
     async def _row(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        async with self._read() as conn:
+        if (conn := _UNIT.get()) is not None:
+            return await conn.fetchrow(sql, *args)
+        async with self.db.reader() as conn:
             return await conn.fetchrow(sql, *args)
 
     async def _value(self, sql: str, *args: Any) -> Any:
-        async with self._read() as conn:
+        if (conn := _UNIT.get()) is not None:
+            return await conn.fetchval(sql, *args)
+        async with self.db.reader() as conn:
             return await conn.fetchval(sql, *args)
 
     async def _exec(self, sql: str, *args: Any) -> int:
-        async with self._write() as conn:
+        if (conn := _UNIT.get()) is not None:
+            return await conn.execute(sql, *args)
+        async with self.db.autocommit() as conn:  # outside a unit each statement stands alone
             return await conn.execute(sql, *args)
 
     async def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
