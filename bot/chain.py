@@ -64,6 +64,7 @@ class Context(Desk):
     msg: Message = None  # type: ignore[assignment]  # always set for a message's chain
     role: str = "customer"  # the role of the account it came in on: customer | desk
     conversation: Conversation | None = None
+    conversation_read: bool = False  # `conversation` is the customer's open one, as read by an earlier rule
     new_conversation: bool = False
     agent: AgentConfig | None = None  # the configured agent who wrote it (desk side)
     flags: dict[str, Any] = field(default_factory=dict)  # what earlier rules found, for later ones

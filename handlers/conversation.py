@@ -16,7 +16,8 @@ def fallback_name(user_id: str) -> str:
 
 async def find_or_start(ctx: Context) -> None:
     msg = ctx.msg
-    ctx.conversation = await ctx.store.open_conversation(msg.account, msg.sender)
+    if not ctx.conversation_read:  # the survey's rule reads it for a text, with what it needs
+        ctx.conversation = await ctx.store.open_conversation(msg.account, msg.sender)
     if msg.kind == "event" and msg.event == "unsubscribe":
         if ctx.conversation:  # they can no longer be written to
             await ctx.store.close_conversation(ctx.conversation.id, ctx.now)

@@ -37,7 +37,11 @@ async def answer(ctx: Context) -> None:
     cfg, msg = ctx.config.survey, ctx.msg
     if not cfg.enabled or msg.kind != "text":
         return
-    conv = await ctx.store.survey_pending(msg.account, msg.sender, ctx.now - cfg.answer_within)
+    # the open conversation comes with it, for find_or_start: one read for both
+    ctx.conversation, conv = await ctx.store.open_and_survey_pending(
+        msg.account, msg.sender, ctx.now - cfg.answer_within
+    )
+    ctx.conversation_read = True
     if conv is None:
         return
     rating = parse_rating(cfg.scale, msg.text)

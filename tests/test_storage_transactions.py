@@ -60,3 +60,25 @@ async def test_a_read_while_another_unit_is_writing_sees_only_what_was_committed
         release.set()
         await other
     assert await store.open_conversation("mp", "o_b") is not None
+
+
+async def test_the_open_conversation_and_the_survey_awaiting_a_rating_in_one_read(store: Store):
+    """What survey.answer reads for every text: each of the two found apart from the other."""
+    now = time.time()
+    assert await store.open_and_survey_pending("mp", "o_a", now - 600) == (None, None)
+    first = await store.start_conversation("mp", "o_a", "甲", now)
+    opened, pending = await store.open_and_survey_pending("mp", "o_a", now - 600)
+    assert (opened.id, pending) == (first.id, None)
+    await store.close_conversation(first.id, now)
+    await store.update_conversation(first.id, survey_sent_at=now)
+    opened, pending = await store.open_and_survey_pending("mp", "o_a", now - 600)
+    assert (opened, pending.id) == (None, first.id)
+    assert await store.open_and_survey_pending("mp", "o_a", now + 1) == (None, None)  # asked too long ago
+    second = await store.start_conversation("mp", "o_a", "甲", now + 5)  # writes again before rating
+    opened, pending = await store.open_and_survey_pending("mp", "o_a", now - 600)
+    assert (opened.id, pending.id) == (second.id, first.id)
+    assert opened == await store.open_conversation("mp", "o_a")
+    assert pending == await store.survey_pending("mp", "o_a", now - 600)
+    await store.update_conversation(first.id, rating_text="")  # answered (or not a rating): asked no more
+    assert (await store.open_and_survey_pending("mp", "o_a", now - 600))[1] is None
+    assert (await store.open_and_survey_pending("mp", "o_b", now - 600)) == (None, None)  # another customer
