@@ -86,6 +86,10 @@ def is_outage(e: BaseException) -> bool:
         if type(e).__module__.startswith("asyncpg"):
             if "Connection" in type(e).__name__ or (type(e).__name__ == "InterfaceError" and "closed" in str(e)):
                 return True
+            # a connection the server just ended, still reading its last error when taken:
+            # "cannot switch to state 15; another operation (2) is in progress"
+            if type(e).__name__ == "InternalClientError" and "cannot switch to state" in str(e):
+                return True
         state = str(getattr(e, "sqlstate", "") or "")
         # serialization failure, deadlock; connection exceptions; the server shutting down or starting
         if state in ("40001", "40P01", "53300", "57P01", "57P02", "57P03") or state.startswith("08"):

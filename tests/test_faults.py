@@ -179,3 +179,35 @@ async def test_redis_stopped_for_five_seconds_under_traffic(pg_database, tmp_pat
             )
     finally:
         await redis.stop()
+
+
+async def test_postgresql_ending_every_session_under_traffic_loses_and_doubles_nothing(pg_database, tmp_path: Path):
+    """The server ends all of kefu's sessions three times over (a failover, an admin's
+    pg_terminate_backend): statements in flight fail and are tried again, idle connections are
+    replaced in kefu's pool (bot/sql.py), and every message reaches the desk once, in order."""
+    customers, per_customer = 20, 20
+    await reset_pg(pg_database)
+    admin = await asyncpg.connect(pg_database.replace("postgresql://", "postgres://"))
+    try:
+        async with Fleet(storage=pg_database, bus=redis_url(), workdir=tmp_path) as fleet:
+            await fleet.start("a")
+            await fleet.agents_online(via="a")
+            done = [0]
+            writers = [asyncio.create_task(_customer(fleet, c, per_customer, ["a"], done)) for c in range(customers)]
+            total, ended = customers * per_customer, 0
+            for share in (0.2, 0.4, 0.6):
+                while done[0] < total * share:  # noqa: ASYNC110 (at a fifth, two fifths, three fifths in)
+                    await asyncio.sleep(0.02)
+                ended += await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            await asyncio.gather(*writers)
+
+            relays = await fleet.wait_relays(total, timeout=120)
+            await _check_outcome(fleet, pg_database, relays, customers, per_customer)
+            assert ended >= 3, ended  # kefu had sessions open each time
+            assert "storage or bus unreachable" in fleet.logs()  # a statement in flight was cut off, and retried
+            print(f"\n{ended} PostgreSQL sessions ended in three rounds; all {len(relays)} relays once, in order")
+    finally:
+        await admin.close()

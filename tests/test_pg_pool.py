@@ -119,3 +119,14 @@ async def test_a_closed_database_refuses_as_an_outage(pg_database: str):
     with pytest.raises(ConnectionError) as e:
         await pool.acquire()
     assert is_outage(e.value)  # the bus waits and tries again, as for a server that is down
+
+
+def test_a_connection_taken_while_the_server_ends_it_counts_as_an_outage():
+    """Ended by the server while idle, a connection may have read the server's last error (and not
+    yet its end) when the next statement comes; asyncpg then raises this, which must be tried
+    again on a fresh connection, not skipped as a bad message. (Met under traffic in
+    test_faults.py's sessions-ended test: three messages were skipped before this.)"""
+    from asyncpg.exceptions._base import InternalClientError
+
+    assert is_outage(InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
+    assert not is_outage(InternalClientError("unexpected codec"))  # other client errors are bugs, not outages
