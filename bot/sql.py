@@ -371,16 +371,19 @@ class _Pool:
     held connection), and most of what kefu runs outside a transaction is one statement.
     """
 
-    idle_for = 300.0  # an idle connection older than this is closed when next met
+    idle_for = 300.0  # a connection left idle this long is closed (within twice that)...
+    keep = 2  # ...except the last this many used, kept however long kefu is quiet
 
     def __init__(self, url: str, size: int, *, connect_timeout: float, command_timeout: float):
         self.url = url
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[tuple[Any, float]] = []  # (connection, when it was put back)
+        self._idle: list[tuple[Any, float]] = []  # (connection, when it was put back), oldest first
         self._out: set[Any] = set()
         self._closed = False
+        self._trimmer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def acquire(self) -> Any:
         if self._closed:
@@ -401,16 +404,31 @@ class _Pool:
             raise
 
     def _take_idle(self) -> Any:
-        now = time.monotonic()
         while self._idle:
-            conn, since = self._idle.pop()
-            if conn.is_closed():
-                continue  # the server ended it (a restart, an idle timeout): connect anew
-            if now - since > self.idle_for:
-                conn.terminate()
-                continue
-            return conn
+            conn, _ = self._idle.pop()  # the one used last: the warmest
+            if not conn.is_closed():
+                return conn
+            # the server ended it (a restart, an idle timeout): the next one, or connect anew
         return None
+
+    def _trim_later(self) -> None:
+        if self._trimmer is None and not self._closed:
+            self._trimmer = asyncio.get_running_loop().call_later(self.idle_for, self._trim)
+
+    def _trim(self) -> None:
+        """Close what has been idle longer than idle_for, beyond the `keep` used last (a quiet
+        kefu holds no more sessions than that, as asyncpg's pool shrank to its min_size)."""
+        self._trimmer = None
+        cutoff, spare = time.monotonic() - self.idle_for, max(len(self._idle) - self.keep, 0)
+        stale = [conn for conn, since in self._idle[:spare] if since <= cutoff]
+        if stale:
+            self._idle = [(c, since) for c, since in self._idle if c not in stale]
+            for conn in stale:
+                task = asyncio.get_running_loop().create_task(_close_quietly(conn))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        if len(self._idle) > self.keep:
+            self._trim_later()
 
     def release(self, conn: Any, error: BaseException | None = None) -> None:
         """Back to the idle list, unless it may be mid-protocol: after an error that is not the
@@ -424,19 +442,28 @@ class _Pool:
                 conn.terminate()
             else:
                 self._idle.append((conn, time.monotonic()))
+                if len(self._idle) > self.keep:
+                    self._trim_later()
         finally:
             self._slots.release()
 
     async def close(self) -> None:
         self._closed = True
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            self._trimmer = None
         idle, self._idle = [c for c, _ in self._idle], []
-        for conn in idle:
-            try:
-                await asyncio.wait_for(conn.close(), 5)
-            except (TimeoutError, OSError):
-                conn.terminate()
+        await asyncio.gather(*(_close_quietly(c) for c in idle), *self._closing)
         for conn in list(self._out):  # in use at shutdown: a statement the caller gave up on
             conn.terminate()
+
+
+async def _close_quietly(conn: Any) -> None:
+    """End the session politely (the server logs no broken connection), or cut it."""
+    try:
+        await asyncio.wait_for(conn.close(), 5)
+    except Exception:  # a timeout, a socket already broken
+        conn.terminate()
 
 
 class _Borrowed:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from bot.errors import is_outage
-from bot.sql import PostgresDatabase
+from bot.sql import PostgresDatabase, _Pool
 
 
 async def _admin(url: str) -> asyncpg.Connection:
@@ -130,3 +130,29 @@ def test_a_connection_taken_while_the_server_ends_it_counts_as_an_outage():
 
     assert is_outage(InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
     assert not is_outage(InternalClientError("unexpected codec"))  # other client errors are bugs, not outages
+
+
+async def test_a_quiet_kefu_closes_its_idle_connections_but_the_last_ones_used(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(_Pool, "idle_for", 0.3)
+    monkeypatch.setattr(_Pool, "keep", 1)
+    db, admin = PostgresDatabase(pg_database), await _admin(pg_database)
+    try:
+
+        async def unit() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("SELECT pg_sleep(0.05)")
+
+        await asyncio.gather(*(unit() for _ in range(4)))  # four sessions at once
+        assert await _sessions(admin) == 4
+        last = await _pid(db)
+        for _ in range(40):  # idle for 0.3 s, trimmed within 0.6 s
+            await asyncio.sleep(0.05)
+            if await _sessions(admin) == 1:
+                break
+        assert await _sessions(admin) == 1
+        assert await _pid(db) == last  # the one kept is the one used last, and it still serves
+    finally:
+        await db.close()
+        await admin.close()
