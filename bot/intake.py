@@ -55,22 +55,32 @@ class Intake:
         What is counted is the loop's CPU time while callbacks are in hand, not their length:
         a callback that waits on Redis or a platform's API leaves the loop free meanwhile."""
         if not self._in_hand:
+            self._measure(self._clock())  # a window left open over a quiet spell closes here
             self._began = self._cpu()
         self._in_hand += 1
         try:
             yield
         finally:
-            self._in_hand -= 1
-            if not self._in_hand:
-                self._spent += self._cpu() - self._began
+            if self._in_hand == 1:
                 now = self._last = self._clock()
-                if now - self._since >= WINDOW:
-                    self._share, self._spent, self._since = self._spent / (now - self._since), 0.0, now
+                self._measure(now)
+            self._in_hand -= 1
+
+    def _measure(self, now: float) -> None:
+        """Count the loop's CPU while callbacks are in hand so far, and close the window when due.
+        Also while some are still in hand: under load a burst's callbacks overlap without a gap."""
+        if self._in_hand:
+            cpu = self._cpu()
+            self._spent += cpu - self._began
+            self._began = cpu
+        if now - self._since >= WINDOW:
+            self._share, self._spent, self._since = self._spent / (now - self._since), 0.0, now
 
     def heavy(self) -> bool:
         now = self._clock()
-        if now - self._last >= WINDOW:  # no callback answered for a whole window: the burst is over
-            return False
+        if not self._in_hand and now - self._last >= WINDOW:
+            return False  # no callback in hand or answered for a whole window: the burst is over
+        self._measure(now)
         if self._share > HEAVY:
             return True
         # or a burst is starting: the window so far, once a fifth of it has passed

@@ -47,6 +47,22 @@ def test_heavy_only_while_callbacks_take_more_than_their_share_of_the_loop():
     assert not intake.heavy()
 
 
+def test_callbacks_that_overlap_without_a_gap_stay_heavy_however_long_they_last():
+    """On a loaded machine a burst's callbacks overlap: one is always in hand, none is ever the
+    last. The burst is measured while it lasts, not only once every callback has been answered."""
+    clock = FakeClock()
+    intake = Intake(0.05, clock=clock, cpu=clock)
+    answer(intake, clock, 0.0003, 10.0)  # quiet before
+    with intake.callback():  # held throughout, while others come and go beside it
+        for step in range(int(5 * WINDOW / 0.002)):  # five windows long
+            with intake.callback():
+                clock.now += 0.002
+            if step * 0.002 >= WINDOW / 5:
+                assert intake.heavy(), step
+    clock.now += WINDOW * 1.01  # all answered, then a whole window without one
+    assert not intake.heavy()
+
+
 def test_a_burst_after_a_quiet_spell_is_heavy_within_a_fifth_of_a_window():
     clock = FakeClock()
     intake = Intake(0.05, clock=clock, cpu=clock)
