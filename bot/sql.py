@@ -384,6 +384,7 @@ class _Pool:
         self._closed = False
         self._trimmer: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._server_error: Any = ()  # asyncpg.PostgresError once connected (before: matches nothing)
 
     async def acquire(self) -> Any:
         if self._closed:
@@ -394,6 +395,7 @@ class _Pool:
             if conn is None:
                 import asyncpg
 
+                self._server_error = asyncpg.PostgresError
                 conn = await asyncpg.connect(
                     self.url, timeout=self.connect_timeout, command_timeout=self.command_timeout
                 )
@@ -435,9 +437,7 @@ class _Pool:
         server's own answer (a cancellation, a timeout, a broken socket), or in a transaction."""
         self._out.discard(conn)
         try:
-            import asyncpg
-
-            clean = error is None or isinstance(error, asyncpg.PostgresError)
+            clean = error is None or isinstance(error, self._server_error)
             if self._closed or not clean or conn.is_closed() or conn.is_in_transaction():
                 conn.terminate()
             else:
