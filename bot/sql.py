@@ -19,9 +19,11 @@ import re
 import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
+
+from bot.lone_writes import LoneWrites
 
 __all__ = ["Database", "Conn", "open_database"]
 
@@ -64,6 +66,11 @@ class Database(ABC):
     @abstractmethod
     def reader(self) -> Any:
         """`async with db.reader() as conn`: reads what is committed, outside any transaction."""
+
+    async def write_alone(self, sql: str, args: Sequence[Any]) -> None:
+        """A write that stands alone and returns nothing anyone needs, committed before this returns."""
+        async with self.autocommit() as conn:
+            await conn.execute(sql, *args)
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -520,6 +527,7 @@ class PostgresDatabase(Database):
         self.url = url
         self._pool: _Pool | None = None
         self._opening = asyncio.Lock()
+        self._lone = LoneWrites(self._write_many, super().write_alone)
 
     async def _get_pool(self) -> _Pool:
         if self._pool is None:
@@ -538,7 +546,16 @@ class PostgresDatabase(Database):
 
     reader = autocommit  # outside a transaction every statement sees what is committed
 
+    def write_alone(self, sql: str, args: Sequence[Any]) -> Awaitable[None]:
+        """With the others issued meanwhile: one round trip and one commit a batch (bot.lone_writes)."""
+        return self._lone.write(sql, args)
+
+    async def _write_many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        async with self.autocommit() as conn:
+            await conn.executemany(sql, rows)  # pipelined, all rows or none
+
     async def close(self) -> None:
+        await self._lone.drain()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

@@ -187,6 +187,7 @@ _INSERT_CONVERSATION = (
     "category, unreachable, opened_by) VALUES ($1, $2, $3, 'open', '', $4, $4, '', '', $5) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
+_HANDLED = "UPDATE messages SET status = 'handled', updated_at = $2 WHERE uid = $1"
 _STATUS = "SELECT status FROM messages WHERE uid = $1"
 _FINISH = "UPDATE messages SET status = $2, error = $3, updated_at = $4 WHERE uid = $1"
 _FINISH_WITH_ID = "UPDATE messages SET status = $2, error = $3, updated_at = $4, external_id = $5 WHERE uid = $1"
@@ -279,6 +280,13 @@ class Store:
             return await conn.execute(sql, *args)
         async with self.db.autocommit() as conn:  # outside a unit each statement stands alone
             return await conn.execute(sql, *args)
+
+    async def _exec_alone(self, sql: str, *args: Any) -> None:
+        """A write whose count nobody needs: outside a unit it goes with the others issued meanwhile."""
+        if (conn := _UNIT.get()) is not None:
+            await conn.execute(sql, *args)
+            return
+        await self.db.write_alone(sql, args)
 
     async def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows of a read-only statement (`$1` parameters), for tools and tests."""
@@ -592,7 +600,7 @@ class Store:
 
     async def mark_handled(self, message_id: str, now: float) -> None:
         """Every delivery the message led to is queued: a replay of it is a plain duplicate."""
-        await self._exec("UPDATE messages SET status = 'handled', updated_at = $2 WHERE uid = $1", message_id, now)
+        await self._exec_alone(_HANDLED, message_id, now)
 
     async def set_conversation(self, message_id: str, conversation_id: int) -> None:
         await self._exec("UPDATE messages SET conversation_id = $2 WHERE uid = $1", message_id, conversation_id)
@@ -648,9 +656,9 @@ class Store:
         self, delivery_id: str, status: str, now: float, *, error: str = "", external_id: str | None = None
     ) -> None:
         if external_id:
-            await self._exec(_FINISH_WITH_ID, delivery_id, status, error, now, external_id)
+            await self._exec_alone(_FINISH_WITH_ID, delivery_id, status, error, now, external_id)
         else:
-            await self._exec(_FINISH, delivery_id, status, error, now)
+            await self._exec_alone(_FINISH, delivery_id, status, error, now)
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries that failed for good, newest first."""
