@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import instructions, report  # noqa: E402
+from bench.budget import CpuBudget  # noqa: E402
 from bench.httpload import LoadResult, Request, closed_loop, open_loop, percentile  # noqa: E402
 from bench.kefu_side import (  # noqa: E402
     Callbacks,
@@ -270,6 +271,7 @@ class Instance:
     storage: str
     log_errors: list[str] = field(default_factory=list)
     pg: dict[str, int] | None = None  # PostgreSQL transactions and sessions over the whole instance
+    budgets: list[CpuBudget] = field(default_factory=list)  # each child's CPU budget, if it has one
 
     @property
     def ports(self) -> list[int]:
@@ -303,19 +305,28 @@ async def kefu(
     procs: int = 1,
     seed: int = 0,
     wrap: Callable[[list[str]], list[str]] | None = None,
+    budget: float = 0.0,
 ) -> AsyncIterator[Instance]:
     """A fresh kefu (fresh storage, optionally seeded), agents online, warmed up; stopped after.
-    `wrap` puts its command under another (callgrind)."""
+    `wrap` puts its command under another (callgrind); with `budget`, every process gets that
+    share of a core (bench/budget.py), all on the servers' core."""
     pair = b.engines[engine]
     bus, storage = await pair.fresh()
     if seed:
         took = await seed_open_conversations(storage, seed)
         log(f"  seeded {seed:,} open conversations in {took:.1f}s")
-    cores = [b.place.server, b.place.second_server]
+    cores = [b.place.server, b.place.server if budget else b.place.second_server]
     inst = Instance([], bus, storage)
     pg_before = await pg_activity(storage)
     try:
         for k in range(procs):
+            under = wrap
+            if budget:
+                limit, why = CpuBudget.create(f"{label}-p{k + 1}", budget)
+                if limit is None:
+                    raise RuntimeError(f"no CPU budget: {why}")
+                inst.budgets.append(limit)
+                under = limit.wrap
             inst.children.append(
                 await start_kefu(
                     b.emu,
@@ -327,7 +338,7 @@ async def kefu(
                     workdir=b.workdir,
                     log_level=b.log_level,
                     src=b.src,
-                    wrap=wrap,
+                    wrap=under,
                 )
             )
         b.emu.reset()
@@ -341,6 +352,8 @@ async def kefu(
     finally:
         for c in inst.children:
             await c.stop()
+        for limit in inst.budgets:
+            limit.remove()
         inst.log_errors = await asyncio.to_thread(_log_errors, inst.children)
         await pair.cleanup_redis()
         if pg_before is not None:
@@ -616,18 +629,59 @@ async def phase_growth(b: Bench, results: dict[str, Any]) -> None:
         results["growth"][engine] = {size: merge_rounds(*pair) for size, pair in runs.items()}
 
 
+SCALE_BUDGET = 0.4  # of a core, per kefu process in the budgeted scaling runs: two fit on the servers' core
+
+
 async def phase_scaling(b: Bench, results: dict[str, Any]) -> None:
-    """4: one kefu process vs two on the same Redis + PostgreSQL, load split round-robin."""
+    """4: one kefu process vs two on the same Redis + PostgreSQL, load split round-robin.
+
+    First with a CPU budget per process (bench/budget.py), all on the servers' core: the ratio
+    is what a second process adds while the rest of the machine has CPU to spare (the judged
+    one). Then unconstrained, the second process on the load generator's core: what this
+    machine, which also runs the servers and the load, can give a second process."""
     s, c = b.sizes, b.sizes.concurrency[-1]
     out: dict[str, Any] = {"level": f"c{c}"}
+    probe, why = CpuBudget.create("probe", SCALE_BUDGET)
+    if probe is not None:
+        probe.remove()
+    if b.place.server is None or probe is None:
+        b.notes.append(f"Scaling with a CPU budget per process not measured: {why or 'fewer than 2 cores'}.")
+    else:
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for procs in (1, 2, 2, 1):  # mirrored, as growth is: a drifting machine moves both alike
+            log(f"scaling: {procs} kefu process(es), {SCALE_BUDGET} of a core each, {s.scaling_messages} at c{c}")
+            m = await _scaling_run(b, procs, c, SCALE_BUDGET)
+            runs.setdefault(str(procs), []).append(m)
+            log(f"  {m['e2e_rate_per_s']:.0f} msg/s, budget used {m['budget_used_pct']} %, not relayed {m['lost']}")
+        out["budgeted"] = {"share": SCALE_BUDGET, **{k: merge_rounds(*pair) for k, pair in runs.items()}}
     for procs in (1, 2):
         log(f"scaling: {procs} kefu process(es) on redis+postgres, {s.scaling_messages} callbacks at c{c}")
-        async with kefu(b, "redis+postgres", label=f"scale-{procs}", procs=procs) as inst:
-            m = await measure_closed(b, inst, s.scaling_messages, c, e2e=True)
-        finish(m, inst, b, s.scaling_messages)
+        m = await _scaling_run(b, procs, c, 0.0)
         out[str(procs)] = m
         log(f"  {m['e2e_rate_per_s']:.0f} msg/s, not relayed {m['lost']}")
     results["scaling"] = out
+
+
+async def _scaling_run(b: Bench, procs: int, c: int, budget: float) -> dict[str, Any]:
+    n = b.sizes.scaling_messages
+    label = f"scale-{procs}" + ("-budget" if budget else "")
+    async with kefu(b, "redis+postgres", label=label, procs=procs, budget=budget) as inst:
+        before = [limit.throttled() for limit in inst.budgets]
+        cpu0 = [cpu_seconds(child.pid) for child in inst.children]
+        m = await measure_closed(b, inst, n, c, e2e=True)
+        after = [limit.throttled() for limit in inst.budgets]
+        # how the work fell between the processes
+        m["cpu_s_per_process"] = [
+            round(cpu_seconds(ch.pid) - c0, 2) for ch, c0 in zip(inst.children, cpu0, strict=True)
+        ]
+    if budget:
+        periods = sum(a[0] - b0[0] for a, b0 in zip(after, before, strict=True))
+        throttled = sum(a[1] - b0[1] for a, b0 in zip(after, before, strict=True))
+        # how much of its budget kefu used: near 100 %, kefu's own CPU was what limited the rate
+        used = m["cpu_ms_per_msg"] / 1000 * m["e2e_rate_per_s"] / (procs * budget)
+        m.update(budget_share=budget, budget_used_pct=round(used * 100, 1))
+        m["budget_throttled_pct"] = round(throttled / max(periods, 1) * 100, 1)
+    return finish(m, inst, b, n)
 
 
 async def phase_instructions(b: Bench, results: dict[str, Any], nonebot: bool) -> None:
@@ -802,8 +856,11 @@ def standing_notes(b: Bench) -> list[str]:
     ]
     if b.place.server is not None:
         notes.append(
-            "2-process run: process 1 on core 0, process 2 on core 1, "
-            "which it shares with the load generator and emulators."
+            f"Scaling: with a budget, every kefu process is held to {SCALE_BUDGET} of a core by a CFS quota "
+            "(a cgroup each, bench/budget.py), all on core 0, and the runs go 1, 2, 2, 1 processes; the rest of "
+            "the machine then has CPU to spare (budget used near 100 % says kefu's budget set the rate), so the "
+            "ratio is what a second process adds. With no budget, process 2 runs on core 1, which it shares "
+            "with the load generator and emulators, and Redis and PostgreSQL take from both cores."
         )
     return notes
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.budget import CpuBudget
 from tests.conftest import need_server
 
 ROOT = Path(__file__).parent.parent
@@ -60,6 +61,15 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
         assert all(m["cpu_ms_per_msg"] > 0 for m in data["growth"][engine].values())
         assert all(len(m["rounds"]) == 2 for m in data["growth"][engine].values())  # each size twice
     assert data["scaling"]["1"]["e2e_rate_per_s"] > 0 and data["scaling"]["2"]["e2e_rate_per_s"] > 0
+    probe, _ = CpuBudget.create("smoke-probe", 0.4)
+    if probe is not None:  # where a CPU quota can be set, the judged ratio is the budgeted one
+        probe.remove()
+        budgeted = data["scaling"]["budgeted"]
+        for procs in ("1", "2"):
+            assert budgeted[procs]["relayed"] == budgeted[procs]["accepted"] > 0, budgeted[procs]
+            assert len(budgeted[procs]["rounds"]) == 2 and budgeted[procs]["budget_used_pct"] > 0
+        scaling = next(t for t in data["targets"] if t["target"].startswith("2 processes"))
+        assert "of a core each" in scaling["measured"][0]["where"]
 
     checked = [row for row in data["figures"] if row["figure"] in POSITIVE]
     assert len(checked) >= 20
