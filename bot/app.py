@@ -53,6 +53,7 @@ class Runtime:
         self.directory = Directory(config)
         self.store = Store(config.storage)
         self.redis: Any = None
+        self.pipe: AutoPipeline | None = None
         self.bus: Bus
         self.state: State
         if config.bus == "memory://":
@@ -66,9 +67,10 @@ class Runtime:
                 url, max_connections=200, timeout=5, socket_timeout=5, socket_connect_timeout=3
             )
             self.redis = aioredis.Redis(connection_pool=pool)
-            pipe = AutoPipeline(self.redis)  # one for the process: more commands share each round trip
-            self.bus = RedisBus(self.redis, prefix=prefix, pipe=pipe)
-            self.state = RedisState(self.redis, prefix=prefix, pipe=pipe)
+            # one for the process: more commands share each round trip
+            self.pipe = AutoPipeline(self.redis)
+            self.bus = RedisBus(self.redis, prefix=prefix, pipe=self.pipe)
+            self.state = RedisState(self.redis, prefix=prefix, pipe=self.pipe)
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
         }
@@ -127,6 +129,8 @@ class Runtime:
             await adapter.stop()
         if self.http:
             await self.http.close()
+        if self.pipe is not None:
+            await self.pipe.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.store.close()

@@ -59,6 +59,7 @@ class RedisBus(Bus):
         super().__init__(partitions)
         self.redis = redis
         self.pipe = pipe or AutoPipeline(redis)  # every command but the consumers' blocking reads
+        self._own_pipe = pipe is None  # closed with the bus; a shared one by its owner
         self.prefix = prefix
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self._owned: dict[str, set[int]] = {}
@@ -271,3 +272,5 @@ class RedisBus(Bus):
             await self.redis.zrem(self._members, self.consumer)
         except Exception:
             pass  # it ages out
+        if self._own_pipe:
+            await self.pipe.close()
