@@ -240,38 +240,35 @@ def _growth_rows(engine: str, by_size: dict[str, Any], b: Any, n: Any, level: st
 
 
 def _scaling_rows(sc: dict[str, Any], bare: dict[str, Any], nb: dict[str, Any]) -> list[Row]:
-    rows, s, e = [], "4 scaling", "redis+postgres"
     level = sc.get("level", "")
     b, n = _get(bare, "closed", level, "rate_per_s"), _get(nb, "closed", level, "e2e_rate_per_s")
     budgeted = sc.get("budgeted") or {}
+    # budget used near 100 %: kefu's own budget was what limited the rate, not the servers or the load
+    extra = [("CPU per message", "ms", "cpu_ms_per_msg"), ("budget used", "%", "budget_used_pct")]
+    rows = _scaling_pair(budgeted, f"{budgeted.get('share')} of a core each, {level}", b, n, extra)
+    # machine busy near 100 %: a second process has no CPU to add, the servers and the load share the cores
+    extra = [
+        ("other load on the machine", "%", "other_load_pct"),
+        ("machine CPU busy (all cores)", "%", "machine_busy_pct"),
+    ]
+    return rows + _scaling_pair(sc, f"no budget, {level}", b, n, extra)
+
+
+def _scaling_pair(runs: dict[str, Any], how: str, b: Any, n: Any, extra: list[tuple[str, str, str]]) -> list[Row]:
+    """One process and two, run the same way (`how`), and the ratio of their throughputs."""
+    rows, s, e = [], "4 scaling", "redis+postgres"
     for procs in ("1", "2"):
-        m = budgeted.get(procs)
+        m = runs.get(procs)
         if m:
-            load = f"{_procs(procs)}, {budgeted['share']} of a core each, {level}"
+            load = f"{_procs(procs)}, {how}"
             rows += [
                 _row(s, e, load, "sustained msg/s", "msg/s", m["e2e_rate_per_s"], b, n),
-                _row(s, e, load, "CPU per message", "ms", m.get("cpu_ms_per_msg")),
-                # near 100 %, kefu's own budget was what limited the rate, not the servers or the load
-                _row(s, e, load, "budget used", "%", m.get("budget_used_pct")),
                 _row(s, e, load, "not relayed", "msgs", m["lost"]),
+                *(_row(s, e, load, figure, unit, m.get(key)) for figure, unit, key in extra),
             ]
-    if budgeted.get("1") and budgeted.get("2"):
-        ratio = _ratio(budgeted["2"]["e2e_rate_per_s"], budgeted["1"]["e2e_rate_per_s"])
-        rows.append(_row(s, e, f"2 vs 1, {budgeted['share']} of a core each, {level}", "throughput ratio", "x", ratio))
-    for procs in ("1", "2"):
-        m = sc.get(procs)
-        if m:
-            load = f"{_procs(procs)}, no budget, {level}"
-            rows += [
-                _row(s, e, load, "sustained msg/s", "msg/s", m["e2e_rate_per_s"], b, n),
-                _row(s, e, load, "not relayed", "msgs", m["lost"]),
-                _row(s, e, load, "other load on the machine", "%", m.get("other_load_pct")),
-                # near 100 %, a second process has no CPU to add: the servers and the load share the cores
-                _row(s, e, load, "machine CPU busy (all cores)", "%", m.get("machine_busy_pct")),
-            ]
-    if sc.get("1") and sc.get("2"):
-        ratio = _ratio(sc["2"]["e2e_rate_per_s"], sc["1"]["e2e_rate_per_s"])
-        rows.append(_row(s, e, f"2 vs 1, no budget, {level}", "throughput ratio", "x", ratio))
+    if runs.get("1") and runs.get("2"):
+        ratio = _ratio(runs["2"]["e2e_rate_per_s"], runs["1"]["e2e_rate_per_s"])
+        rows.append(_row(s, e, f"2 vs 1, {how}", "throughput ratio", "x", ratio))
     return rows
 
 
