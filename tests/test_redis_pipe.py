@@ -90,3 +90,20 @@ async def test_a_connection_cut_off_fails_its_batch_and_the_next_starts_afresh(r
     finally:
         await redis.delete(key)
         await pipe.close()
+
+
+async def test_a_reply_that_does_not_come_in_time_fails_its_batch_and_is_never_read_later(redis) -> None:
+    pipe = AutoPipeline(redis)
+    pipe.timeout = 0.2
+    late, key = _key(), _key()
+    try:
+        await pipe.execute("SET", key, "current", "PX", 60_000)
+        await redis.execute_command("CLIENT", "PAUSE", 600, "ALL")  # Redis answers nobody for 0.6 s
+        with pytest.raises(TimeoutError):
+            await pipe.execute("SET", late, "late", "GET")
+        await asyncio.sleep(0.6)
+        # the late reply went with the old connection: this one is the GET's own
+        assert await pipe.execute("GET", key) == b"current"
+    finally:
+        await redis.delete(key, late)
+        await pipe.close()
