@@ -55,6 +55,7 @@ from bench.kefu_side import (  # noqa: E402
     partitions_split,
     pg_activity,
     seed_open_conversations,
+    settle_storage,
     start_kefu,
     transcript_counts,
 )
@@ -647,6 +648,7 @@ async def phase_scaling(b: Bench, results: dict[str, Any]) -> None:
     if b.place.server is None or probe is None:
         b.notes.append(f"Scaling with a CPU budget per process not measured: {why or 'fewer than 2 cores'}.")
     else:
+        await settle_storage(b.engines["redis+postgres"].pg_url)
         runs: dict[str, list[dict[str, Any]]] = {}
         for procs in (1, 2, 2, 1):  # mirrored, as growth is: a drifting machine moves both alike
             log(f"scaling: {procs} kefu process(es), {SCALE_BUDGET} of a core each, {s.scaling_messages} at c{c}")
