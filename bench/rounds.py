@@ -3,7 +3,9 @@
 The machine's speed drifts (a VM: by up to a third within minutes), so a baseline measured once,
 minutes away from the kefu run it is compared with, can move a ratio by as much. Each baseline's
 closed-loop runs are made once before kefu's closed-loop runs and once after; the ratios use
-their mean, and `drift_pct` says how far the second round moved from the first.
+their mean, and `drift_pct` says how far the second round moved from the first. Runs compared
+with each other (growth sizes, one process and two) are repeated in mirrored order and merged
+the same way, over as many rounds as were made.
 """
 
 from __future__ import annotations
@@ -18,33 +20,35 @@ _JOINED = {"log_errors", "error_samples"}  # what went wrong in either round
 _MEAN_SUFFIXES = ("_s", "_ms", "_per_msg", "_pct")  # rates (…_per_s), times, CPU, shares
 
 
-def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+def _merge(runs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, b in second.items():
-        a = first.get(key)
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
-        if key in _JOINED and isinstance(a, list) and isinstance(b, list):
-            out[key] = a + b
+    last = runs[-1]
+    for key, b in last.items():
+        values = [r.get(key) for r in runs]
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if key in _JOINED and all(isinstance(v, list) for v in values):
+            out[key] = [x for v in values for x in v]
         elif not numbers:
             out[key] = b
         elif key in _SUMMED:
-            out[key] = a + b
+            out[key] = sum(values)
         elif key in _HIGHEST:
-            out[key] = max(a, b)
+            out[key] = max(values)
         elif key.endswith(_MEAN_SUFFIXES):
-            out[key] = round((a + b) / 2, 3)
+            out[key] = round(sum(values) / len(values), 3)
         else:
             out[key] = b
     return out
 
 
-def merge_rounds(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    """Two runs of the same measurement as one: their mean, both kept, and the drift between them."""
-    m = _merge(first, second)
-    rate = "e2e_rate_per_s" if "e2e_rate_per_s" in second else "rate_per_s"
+def merge_rounds(*runs: dict[str, Any]) -> dict[str, Any]:
+    """Runs of the same measurement as one: their mean, all kept, and the drift from the first to the last."""
+    m = _merge(runs)
+    first, last = runs[0], runs[-1]
+    rate = "e2e_rate_per_s" if "e2e_rate_per_s" in last else "rate_per_s"
     if isinstance(m.get(rate), int | float) and m[rate]:
-        m["drift_pct"] = round((second[rate] - first[rate]) / m[rate] * 100, 1)
-    m["rounds"] = [first, second]
+        m["drift_pct"] = round((last[rate] - first[rate]) / m[rate] * 100, 1)
+    m["rounds"] = list(runs)
     return m
 
 

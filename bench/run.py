@@ -89,6 +89,7 @@ class Sizes:
     growth: tuple[int, ...]  # open conversations seeded before a growth run
     growth_messages: int
     scaling_messages: int
+    scaling_rounds: int  # budgeted scaling runs go (1, 2, 2, 1) processes this many times, each 1/this of the messages
     nonebot_messages: int
     stall: float  # an end-to-end wait ends after this long without progress
     run_limit: float  # no load run sends for longer than this
@@ -105,6 +106,7 @@ FULL = Sizes(
     growth=(100, 10_000, 100_000),
     growth_messages=800,
     scaling_messages=2000,
+    scaling_rounds=2,
     nonebot_messages=3000,
     stall=20.0,
     run_limit=120.0,
@@ -120,6 +122,7 @@ QUICK = Sizes(
     growth=(100, 1000),
     growth_messages=100,
     scaling_messages=200,
+    scaling_rounds=1,
     nonebot_messages=300,
     stall=10.0,
     run_limit=60.0,
@@ -650,23 +653,24 @@ async def phase_scaling(b: Bench, results: dict[str, Any]) -> None:
     else:
         await settle_storage(b.engines["redis+postgres"].pg_url)
         runs: dict[str, list[dict[str, Any]]] = {}
-        for procs in (1, 2, 2, 1):  # mirrored, as growth is: a drifting machine moves both alike
-            log(f"scaling: {procs} kefu process(es), {SCALE_BUDGET} of a core each, {s.scaling_messages} at c{c}")
-            m = await _scaling_run(b, procs, c, SCALE_BUDGET)
-            runs.setdefault(str(procs), []).append(m)
+        n = s.scaling_messages // s.scaling_rounds
+        # mirrored, and short runs alternating: this machine's speed moves by a fifth within a minute
+        for procs in (1, 2, 2, 1) * s.scaling_rounds:
+            log(f"scaling: {procs} kefu process(es), {SCALE_BUDGET} of a core each, {n} callbacks at c{c}")
+            rounds = runs.setdefault(str(procs), [])
+            m = await _scaling_run(b, f"scale-{procs}-budget-{len(rounds)}", procs, c, n, SCALE_BUDGET)
+            rounds.append(m)
             log(f"  {m['e2e_rate_per_s']:.0f} msg/s, budget used {m['budget_used_pct']} %, not relayed {m['lost']}")
-        out["budgeted"] = {"share": SCALE_BUDGET, **{k: merge_rounds(*pair) for k, pair in runs.items()}}
+        out["budgeted"] = {"share": SCALE_BUDGET, **{k: merge_rounds(*rounds) for k, rounds in runs.items()}}
     for procs in (1, 2):
         log(f"scaling: {procs} kefu process(es) on redis+postgres, {s.scaling_messages} callbacks at c{c}")
-        m = await _scaling_run(b, procs, c, 0.0)
+        m = await _scaling_run(b, f"scale-{procs}", procs, c, s.scaling_messages, 0.0)
         out[str(procs)] = m
         log(f"  {m['e2e_rate_per_s']:.0f} msg/s, not relayed {m['lost']}")
     results["scaling"] = out
 
 
-async def _scaling_run(b: Bench, procs: int, c: int, budget: float) -> dict[str, Any]:
-    n = b.sizes.scaling_messages
-    label = f"scale-{procs}" + ("-budget" if budget else "")
+async def _scaling_run(b: Bench, label: str, procs: int, c: int, n: int, budget: float) -> dict[str, Any]:
     async with kefu(b, "redis+postgres", label=label, procs=procs, budget=budget) as inst:
         before = [limit.throttled() for limit in inst.budgets]
         cpu0 = [cpu_seconds(child.pid) for child in inst.children]
@@ -859,7 +863,8 @@ def standing_notes(b: Bench) -> list[str]:
     if b.place.server is not None:
         notes.append(
             f"Scaling: with a budget, every kefu process is held to {SCALE_BUDGET} of a core by a CFS quota "
-            "(a cgroup each, bench/budget.py), all on core 0, and the runs go 1, 2, 2, 1 processes; the rest of "
+            "(a cgroup each, bench/budget.py), all on core 0, and the runs go 1, 2, 2, 1 processes "
+            f"({b.sizes.scaling_rounds}×, short runs); the rest of "
             "the machine then has CPU to spare (budget used near 100 % says kefu's budget set the rate), so the "
             "ratio is what a second process adds. With no budget, process 2 runs on core 1, which it shares "
             "with the load generator and emulators, and Redis and PostgreSQL take from both cores."

@@ -46,3 +46,11 @@ def test_a_measurement_made_twice_keeps_what_went_wrong_in_either_run() -> None:
     m = merge_rounds(first, second)
     assert m["total_cpu_ms_per_msg"] == 1.8 and m["lost"] == 1 and m["log_errors"] == ["p1: boom"]
     assert m["drift_pct"] == 40.0 and m["rounds"] == [first, second]
+
+
+def test_more_rounds_merge_into_their_mean_and_the_drift_from_first_to_last() -> None:
+    runs = [{"e2e_rate_per_s": r, "relayed": 100, "log_errors": [f"e{r}"]} for r in (200.0, 240.0, 220.0, 140.0)]
+    m = merge_rounds(*runs)
+    assert m["e2e_rate_per_s"] == 200.0 and m["relayed"] == 400
+    assert m["drift_pct"] == -30.0  # (140 - 200) / 200
+    assert m["log_errors"] == ["e200.0", "e240.0", "e220.0", "e140.0"] and m["rounds"] == runs
