@@ -289,6 +289,14 @@ def _instruction_rows(ins: dict[str, Any]) -> list[Row]:
         if ins.get(engine):
             figure = "instructions per message, end to end (kefu's process only)"
             rows.append(_row(s, engine, load, figure, "instr", ins[engine]["per_msg"], b, n))
+    one, two = _get(ins, "redis+postgres", "per_msg"), _get(ins, "redis+postgres, 2 processes", "per_msg")
+    if two is not None:
+        e, figure = "redis+postgres", "instructions per message, end to end (both processes)"
+        rows.append(_row(s, e, f"2 processes, {load}", figure, "instr", two, b, n))
+        # what two processes would relay at equal budgets if each instruction took as long as with one
+        rows.append(
+            _row(s, e, f"2 vs 1, {load}", "throughput ratio at equal work per instruction", "x", _ratio(2 * one, two))
+        )
     return rows
 
 
