@@ -26,7 +26,6 @@ PERIOD_US = 100_000  # the kernel's default CFS period, as container runtimes se
 class CpuBudget:
     path: Path  # the cgroup's directory
     share: float  # of one core
-    v2: bool
 
     @classmethod
     def create(cls, name: str, share: float) -> tuple[CpuBudget | None, str]:
@@ -50,7 +49,7 @@ class CpuBudget:
                 tried.append(f"{path}: {e.strerror or e}")
                 _rmdir(path)
                 continue
-            return cls(path, share, v2), ""
+            return cls(path, share), ""
         return None, "; ".join(tried) or "no cgroup cpu controller is mounted"
 
     def wrap(self, argv: list[str]) -> list[str]:
