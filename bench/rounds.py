@@ -5,14 +5,16 @@ minutes away from the kefu run it is compared with, can move a ratio by as much.
 closed-loop runs are made once before kefu's closed-loop runs and once after; the ratios use
 their mean, and `drift_pct` says how far the second round moved from the first. Runs compared
 with each other (growth sizes, one process and two) are repeated in mirrored order and merged
-the same way, over as many rounds as were made.
+the same way, over as many rounds as were made. A latency judged against a bound (kefu's ack p99
+at a fixed rate) is taken from the median of its rounds instead of their mean, so that one
+round the machine spoiled neither fails nor passes it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["bracket", "merge_rounds"]
+__all__ = ["bracket", "median_round", "merge_rounds"]
 
 _SUMMED = {"sent", "accepted", "errors", "timed_out", "relayed", "lost"}  # counts: both rounds' messages
 _HIGHEST = {"backlog_max", "backlog_at_last_ack", "generator_pause_ms"}
@@ -69,4 +71,15 @@ def bracket(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     peaks = [r["peak_rss_mb"] for r in (first, second) if r.get("peak_rss_mb") is not None]
     if peaks:
         out["peak_rss_mb"] = max(peaks)
+    return out
+
+
+def median_round(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run with the median `key` (the upper one of an even count) as the figure, every run
+    kept under `rounds` and `key`'s lowest and highest beside it. A single run stands as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda r: r[key])
+    out = dict(ranked[len(ranked) // 2])
+    out.update(rounds=list(runs), **{f"{key}_lowest": ranked[0][key], f"{key}_highest": ranked[-1][key]})
     return out

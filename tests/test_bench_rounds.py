@@ -3,7 +3,7 @@ into one figure per level, the drift between them kept (bench/rounds.py)."""
 
 from __future__ import annotations
 
-from bench.rounds import bracket, merge_rounds
+from bench.rounds import bracket, median_round, merge_rounds
 
 
 def _closed(rate: float, p99: float, sent: int, series: list[int]) -> dict:
@@ -54,3 +54,12 @@ def test_more_rounds_merge_into_their_mean_and_the_drift_from_first_to_last() ->
     assert m["e2e_rate_per_s"] == 200.0 and m["relayed"] == 400
     assert m["drift_pct"] == -30.0  # (140 - 200) / 200
     assert m["log_errors"] == ["e200.0", "e240.0", "e220.0", "e140.0"] and m["rounds"] == runs
+
+
+def test_a_latency_made_in_rounds_is_the_median_round_with_the_lowest_and_highest_beside_it() -> None:
+    runs = [{"ack_p99_ms": p99, "ack_p50_ms": p50} for p99, p50 in ((62.0, 9.0), (9.5, 1.5), (14.0, 2.0))]
+    m = median_round(runs, "ack_p99_ms")
+    assert m["ack_p99_ms"] == 14.0 and m["ack_p50_ms"] == 2.0  # one round's figures, not a blend
+    assert m["ack_p99_ms_lowest"] == 9.5 and m["ack_p99_ms_highest"] == 62.0 and m["rounds"] == runs
+    assert median_round(runs[:2], "ack_p99_ms")["ack_p99_ms"] == 62.0  # of two, the upper: never the kinder
+    assert median_round(runs[:1], "ack_p99_ms") is runs[0]
