@@ -459,16 +459,26 @@ async def measure_open(
 
 
 async def phase_kefu_closed(b: Bench, results: dict[str, Any]) -> None:
-    """1 and 2: ingest runs (acks only) and end-to-end runs, per engine and concurrency."""
+    """1 and 2: ingest runs (acks only) and end-to-end runs, per engine and concurrency.
+
+    Each ingest run has baseline (a) run just before it and just after it, at the same
+    concurrency, a few seconds away: the ingest target is judged on their mean (`bare_beside`),
+    which the machine's drift over the minutes between the baseline's two rounds cannot move."""
     s = b.sizes
     for engine in b.engines:
-        for c in s.concurrency:
-            log(f"ingest: {engine}, concurrency {c}, {s.ingest_messages} callbacks")
-            async with kefu(b, engine, label=f"ingest-{engine}-c{c}") as inst:
-                m = await measure_closed(b, inst, s.ingest_messages, c, e2e=False)
-            m["log_errors"] = inst.log_errors
-            results["ingest"].setdefault(engine, {})[f"c{c}"] = m
-            log(f"  {m['rate_per_s']:.0f} msg/s, ack p50 {m['ack_p50_ms']} ms, p99 {m['ack_p99_ms']} ms")
+        async with bare_server(b) as bare:
+            for c in s.concurrency:
+                log(f"ingest: {engine}, concurrency {c}, {s.ingest_messages} callbacks, baseline (a) beside it")
+                before = await bare_closed(b, bare, c)
+                async with kefu(b, engine, label=f"ingest-{engine}-c{c}") as inst:
+                    m = await measure_closed(b, inst, s.ingest_messages, c, e2e=False)
+                m["bare_beside"] = merge_rounds(before, await bare_closed(b, bare, c))
+                m["log_errors"] = inst.log_errors
+                results["ingest"].setdefault(engine, {})[f"c{c}"] = m
+                log(
+                    f"  {m['rate_per_s']:.0f} msg/s, ack p50 {m['ack_p50_ms']} ms, p99 {m['ack_p99_ms']} ms; "
+                    f"bare beside it {m['bare_beside']['rate_per_s']:.0f} msg/s"
+                )
         for c in s.concurrency:
             log(f"end to end: {engine}, concurrency {c}, {s.e2e_messages} callbacks")
             async with kefu(b, engine, label=f"e2e-{engine}-c{c}") as inst:
@@ -515,40 +525,47 @@ async def phase_kefu_fixed_rate(b: Bench, results: dict[str, Any]) -> list[float
     return rates
 
 
+@asynccontextmanager
+async def bare_server(b: Bench) -> AsyncIterator[Child]:
+    """Baseline (a)'s server on kefu's core, warmed up; stopped after."""
+    emu, port = b.emu, free_port()
+    argv = [sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port), emu.wx_token, emu.wx_key]
+    child = await start_child(
+        "bare", [*argv, emu.wechat.app_id], port=port, core=b.place.server, log_path=b.workdir / "bare.log", cwd=ROOT
+    )
+    try:
+        await closed_loop(b.warm_callbacks().requests([port]), 4, time_limit=30)
+        yield child
+    finally:
+        await child.stop()
+
+
+async def bare_closed(b: Bench, child: Child, c: int) -> dict[str, Any]:
+    """One closed-loop run of baseline (a) at concurrency c."""
+    reqs = b.callbacks(b.sizes.ingest_messages).requests([child.port])
+    window, cpu0 = await Window.open(b), cpu_seconds(child.pid)
+    res = await closed_loop(reqs, c, time_limit=b.sizes.run_limit)
+    m = ack_figures(res)
+    m["other_load_pct"] = (await window.close(b, res.ok))["other_load_pct"]
+    m["cpu_ms_per_msg"] = round((cpu_seconds(child.pid) - cpu0) / max(res.ok, 1) * 1000, 3)
+    return m
+
+
 async def phase_bare(b: Bench, rates: list[float]) -> dict[str, Any]:
     """Baseline (a): wechatpy decrypt + parse in a bare aiohttp handler, same callbacks, same core
     (closed-loop runs, then one fixed-rate run per rate)."""
-    s, emu = b.sizes, b.emu
-    port = free_port()
-    argv = [
-        sys.executable,
-        str(ROOT / "bench" / "bare_server.py"),
-        str(port),
-        emu.wx_token,
-        emu.wx_key,
-        emu.wechat.app_id,
-    ]
+    s = b.sizes
     log("baseline (a): bare aiohttp + wechatpy")
-    child = await start_child("bare", argv, port=port, core=b.place.server, log_path=b.workdir / "bare.log", cwd=ROOT)
     out: dict[str, Any] = {"closed": {}, "open": {}}
-    try:
-        await closed_loop(b.warm_callbacks().requests([port]), 4, time_limit=30)
+    async with bare_server(b) as child:
         for c in s.concurrency:
-            reqs = b.callbacks(s.ingest_messages).requests([port])
-            window, cpu0 = await Window.open(b), cpu_seconds(child.pid)
-            res = await closed_loop(reqs, c, time_limit=s.run_limit)
-            m = ack_figures(res)
-            m["other_load_pct"] = (await window.close(b, res.ok))["other_load_pct"]
-            m["cpu_ms_per_msg"] = round((cpu_seconds(child.pid) - cpu0) / max(res.ok, 1) * 1000, 3)
-            out["closed"][f"c{c}"] = m
+            m = out["closed"][f"c{c}"] = await bare_closed(b, child, c)
             log(f"  c{c}: {m['rate_per_s']:.0f} msg/s, ack p50 {m['ack_p50_ms']} ms, p99 {m['ack_p99_ms']} ms")
         for rate in rates:
-            reqs = b.callbacks(math.ceil(rate * s.fixed_rate_seconds)).requests([port])
+            reqs = b.callbacks(math.ceil(rate * s.fixed_rate_seconds)).requests([child.port])
             m = await measure_open(b, reqs, rate, s.fixed_rate_seconds)
             out["open"][f"r{rate:.0f}"] = m
         out["peak_rss_mb"] = round(peak_rss_mb(child.pid), 1)
-    finally:
-        await child.stop()
     return out
 
 

@@ -5,7 +5,7 @@ otherwise, and always saying which."""
 from __future__ import annotations
 
 from bench.report import build_rows, evaluate_targets
-from bench.rounds import median_round
+from bench.rounds import median_round, merge_rounds
 
 
 def _scaling_target(results: dict) -> dict:
@@ -57,3 +57,20 @@ def test_ack_p99_at_half_the_best_rate_is_judged_on_the_median_round_and_shows_t
     assert target["measured"] == [{"where": "redis+postgres at 1600 msg/s", "value": 14.0, "ok": True}]
     rows = {r.figure: r.value for r in build_rows(results)}
     assert rows["ack p99"] == 14.0 and rows["ack p99, lowest round"] == 9.5 and rows["ack p99, highest round"] == 62.0
+
+
+def test_ingest_is_judged_against_the_bare_runs_made_just_before_and_after_it() -> None:
+    beside = merge_rounds({"rate_per_s": 3000.0, "ack_p50_ms": 2.0}, {"rate_per_s": 3400.0, "ack_p50_ms": 2.0})
+    ingest = {"rate_per_s": 1700.0, "ack_p50_ms": 4.0, "ack_p99_ms": 9.0, "errors": 0, "bare_beside": beside}
+    results = {
+        "bare": {"closed": {"c16": {"rate_per_s": 5000.0, "ack_p99_ms": 6.0}}},  # its rounds, minutes away
+        "ingest": {"redis+postgres": {"c16": ingest}},
+    }
+    target = next(t for t in evaluate_targets(results) if t["target"].startswith("ingest"))
+    assert target["measured"] == [{"where": "redis+postgres c16", "value": 0.531, "ok": True}]  # 1700 / 3200
+    assert "just before and just after" in target["goal"]
+    rows = {r.figure: r for r in build_rows(results) if r.section == "1 ingest"}
+    assert rows["accepted msg/s"].bare == 3200.0 and rows["ack p50"].vs_bare == 2.0
+    assert rows["baseline (a) beside it: drift, after vs before"].value == 12.5  # (3400 - 3000) / 3200
+    del ingest["bare_beside"]  # a result without them: the baseline's own rounds
+    assert next(t for t in evaluate_targets(results) if t["target"].startswith("ingest"))["met"] is False
