@@ -12,7 +12,7 @@ import pytest
 import bot.intake
 from adapters.sandbox import Sandbox
 from bot.bus import MemoryBus
-from bot.intake import HEAVY, WINDOW, Intake
+from bot.intake import HEAVY, MAX_TURN, WINDOW, Intake
 
 
 class FakeClock:
@@ -23,10 +23,13 @@ class FakeClock:
         return self.now
 
 
-def answer(intake: Intake, clock: FakeClock, took: float, then_idle: float) -> None:
-    """One callback answered in `took` seconds, then the loop does other things for `then_idle`."""
+def answer(intake: Intake, clock: FakeClock, took: float, then_idle: float, cpu: FakeClock | None = None) -> None:
+    """One callback answered in `took` seconds, then the loop does other things for `then_idle`
+    (with a `cpu` of its own, the loop is busy only while answering; else all the time)."""
     with intake.callback():
         clock.now += took
+        if cpu is not None:
+            cpu.now += took
     clock.now += then_idle
 
 
@@ -95,10 +98,10 @@ def test_just_above_the_share_is_heavy_and_just_below_is_not():
 
 
 async def test_under_a_heavy_intake_the_consumers_take_turns_and_each_message_is_handled():
-    clock, waited = FakeClock(), []
-    intake = Intake(0.05, waited=waited.append, clock=clock, cpu=clock)
-    for _ in range(200):  # a burst: heavy
-        answer(intake, clock, 0.0008, 0.0002)
+    clock, cpu, waited = FakeClock(), FakeClock(), []
+    intake = Intake(0.05, waited=waited.append, clock=clock, cpu=cpu)
+    for _ in range(200):  # a burst: heavy, and the loop 80 % busy, with room: the configured turn
+        answer(intake, clock, 0.0008, 0.0002, cpu)
     handled: list[int] = []
 
     async def handler(payload: dict) -> None:
@@ -124,6 +127,39 @@ async def test_under_a_heavy_intake_the_consumers_take_turns_and_each_message_is
         assert handled[-1] == 3 and len(waited) == 3
     finally:
         await bus.close()
+
+
+def burst(intake: Intake, clock: FakeClock, cpu: FakeClock, windows: int, busy: float) -> list[float]:
+    """Callbacks taking 60 % of the loop for `windows` windows, the loop `busy` in all; the turn after each."""
+    turns = []
+    for _ in range(windows):
+        for _ in range(int(WINDOW / 0.001)):
+            answer(intake, clock, 0.0006, 0.0004, cpu)
+            cpu.now += 0.001 * busy - 0.0006  # the consumers' share
+        intake.heavy()
+        turns.append(intake._turn)
+    return turns
+
+
+def test_while_the_loop_is_full_the_turn_lengthens_and_once_it_has_room_it_shortens_again():
+    clock, cpu = FakeClock(), FakeClock()
+    intake = Intake(0.005, clock=clock, cpu=cpu)
+    # consumers on a 5 ms turn fill what the callbacks leave: the turn doubles each window, to MAX_TURN
+    assert burst(intake, clock, cpu, 6, busy=0.97) == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.1, 0.1])
+    assert burst(intake, clock, cpu, 2, busy=0.85) == pytest.approx([0.1, 0.1])  # neither full nor with room
+    # the consumers held back, the loop has room: halves each window, down to the configured turn
+    assert burst(intake, clock, cpu, 6, busy=0.62) == pytest.approx([0.05, 0.025, 0.0125, 0.00625, 0.005, 0.005])
+    burst(intake, clock, cpu, 4, busy=1.0)
+    clock.now += WINDOW  # the burst is over: the next one starts from the configured turn
+    assert not intake.heavy() and intake._turn == 0.005
+
+
+async def test_however_full_the_loop_the_consumers_still_take_a_message_every_max_turn():
+    clock, cpu, waited = FakeClock(), FakeClock(), []
+    intake = Intake(0.005, waited=waited.append, clock=clock, cpu=cpu)
+    burst(intake, clock, cpu, 10, busy=1.0)
+    await asyncio.gather(*(intake.give_way() for _ in range(3)))  # three consumers at once
+    assert sorted(waited) == pytest.approx([MAX_TURN, 2 * MAX_TURN, 3 * MAX_TURN], abs=0.01)
 
 
 async def test_off_when_set_to_zero():
