@@ -96,7 +96,7 @@ class Intake:
     def heavy(self) -> bool:
         now = self._clock()
         if not self._in_hand and now - self._last >= WINDOW:
-            self._turn = self.turn
+            self._turn, self._next = self.turn, float("-inf")
             return False  # no callback in hand or answered for a whole window: the burst is over
         self._measure(now)
         if self._share > HEAVY:
@@ -106,13 +106,18 @@ class Intake:
         return so_far >= WINDOW / 5 and self._spent / so_far > HEAVY
 
     async def give_way(self) -> None:
-        """Wait for the next turn if callbacks are taking much of the loop, else return at once."""
+        """Wait for the next turn if callbacks are taking much of the loop, else return at once.
+        A consumer whose turn is far off (turns lengthen while the loop is full) looks again every
+        `WINDOW`, and goes as soon as the burst is over: the backlog is then worked off by all
+        the consumers at once, not as their turns come."""
         if self.turn <= 0 or not self.heavy():
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._next = max(self._next, now) + self._turn
-        wait = self._next - now
-        await asyncio.sleep(wait)
+        self._next = due = max(self._next, now) + self._turn
+        while (left := due - loop.time()) > 0:
+            await asyncio.sleep(min(left, WINDOW))
+            if not self.heavy():
+                break
         if self._waited is not None:
-            self._waited(wait)
+            self._waited(loop.time() - now)

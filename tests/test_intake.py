@@ -162,6 +162,20 @@ async def test_however_full_the_loop_the_consumers_still_take_a_message_every_ma
     assert sorted(waited) == pytest.approx([MAX_TURN, 2 * MAX_TURN, 3 * MAX_TURN], abs=0.01)
 
 
+async def test_consumers_whose_turns_are_far_off_go_as_soon_as_the_burst_is_over():
+    """Turns lengthen while the loop is full; once the callbacks stop, the backlog must not wait
+    for five consumers' turns, 100 ms apart, to come round one by one."""
+    clock, cpu, waited = FakeClock(), FakeClock(), []
+    intake = Intake(0.005, waited=waited.append, clock=clock, cpu=cpu)
+    burst(intake, clock, cpu, 10, busy=1.0)
+    consumers = [asyncio.create_task(intake.give_way()) for _ in range(5)]  # turns at 0.1 ... 0.5 s
+    await asyncio.sleep(0.02)
+    clock.now += WINDOW  # no callback for a whole window: the burst is over
+    await asyncio.wait_for(asyncio.gather(*consumers), 0.35)
+    assert max(waited) < 0.3, waited
+    assert intake._next == float("-inf")  # and the next burst's turns start from now
+
+
 async def test_off_when_set_to_zero():
     clock = FakeClock()
     intake = Intake(0.0, clock=clock, cpu=clock)
