@@ -78,12 +78,15 @@ class Intake:
     def _measure(self, now: float) -> None:
         """Count the loop's CPU while callbacks are in hand so far, and close the window when due.
         Also while some are still in hand: under load a burst's callbacks overlap without a gap."""
+        due = now - self._since >= WINDOW
+        if not (self._in_hand or due):
+            return
+        cpu = self._cpu()
         if self._in_hand:
-            cpu = self._cpu()
             self._spent += cpu - self._began
             self._began = cpu
-        if now - self._since >= WINDOW:
-            cpu, wall = self._cpu(), now - self._since
+        if due:
+            wall = now - self._since
             self._share, busy = self._spent / wall, (cpu - self._loop_since) / wall
             self._spent, self._since, self._loop_since = 0.0, now, cpu
             if self._share <= HEAVY:
