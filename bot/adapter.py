@@ -15,7 +15,13 @@ from bot.model import Delivery
 if TYPE_CHECKING:
     from bot.app import Runtime
 
-__all__ = ["Adapter", "Route", "load_adapter_class"]
+__all__ = ["Adapter", "Route", "load_adapter_class", "Ability", "RECEIVE_IMAGES", "SEND_IMAGES"]
+
+Ability = str
+# A picture written on this platform can be fetched (download_media), e.g. to carry it to another.
+RECEIVE_IMAGES: Ability = "receive_images"
+# A picture can be put on this platform (upload_image) and sent (a delivery of kind "image").
+SEND_IMAGES: Ability = "send_images"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,8 @@ class Adapter(ABC):
     """Glue between one configured account and the core: routes in, deliveries out."""
 
     platform: ClassVar[str]
+    # what the adapter can do beyond text; the core checks these before it makes a delivery
+    abilities: ClassVar[frozenset[Ability]] = frozenset()
 
     def __init__(self, account: Any, runtime: Runtime):
         self.account = account
@@ -66,6 +74,14 @@ class Adapter(ABC):
     async def display_name(self, user_id: str) -> str:
         """A person's name as the platform knows it; '' when it will not say."""
         return ""
+
+    async def download_media(self, media_id: str) -> tuple[bytes, str]:
+        """With RECEIVE_IMAGES: (the bytes, a file name) of a picture written on this platform."""
+        raise NotImplementedError(f"{self.platform} does not declare {RECEIVE_IMAGES}")
+
+    async def upload_image(self, data: bytes, filename: str) -> str:
+        """With SEND_IMAGES: put a picture on the platform; the media id a delivery sends."""
+        raise NotImplementedError(f"{self.platform} does not declare {SEND_IMAGES}")
 
 
 def load_adapter_class(platform: str) -> Callable[[Any, Runtime], Adapter]:

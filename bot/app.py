@@ -19,7 +19,7 @@ from bot.chain import Desk
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
-from bot.errors import BadRequest, BusUnavailable, SignatureError
+from bot.errors import BadRequest, BusUnavailable, PlatformError, SignatureError
 from bot.intake import Intake
 from bot.listen import Listener
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
@@ -74,6 +74,7 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
         }
+        self.directory.abilities = {name: type(a).abilities for name, a in self.adapters.items()}
         self.rules = importlib.import_module("handlers").build_rules(config)
         self._ticker: asyncio.Task[None] | None = None
         self._lag_watch: asyncio.Task[None] | None = None
@@ -245,8 +246,10 @@ class Runtime:
 
     async def bridge_media(self, source: str, media_id: str, target: str) -> str:
         """Carry a media file from one account's platform to another's; the target's media id."""
-        data, filename = await self.adapters[source].download_media(media_id)  # type: ignore[attr-defined]
-        return await self.adapters[target].upload_image(data, filename)  # type: ignore[attr-defined]
+        if not self.directory.carries_images(source, target):
+            raise PlatformError(0, f"a picture cannot be carried from {source} to {target} yet", platform="kefu")
+        data, filename = await self.adapters[source].download_media(media_id)
+        return await self.adapters[target].upload_image(data, filename)
 
     def desk_parts(self) -> dict[str, Any]:
         """What every rule is given (see bot.chain.Desk)."""

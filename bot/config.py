@@ -126,6 +126,7 @@ class WeComAccount(_Account):
     token: str = Field(min_length=1)
     encoding_aes_key: str
     api_base_url: str = "https://qyapi.weixin.qq.com"
+    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -186,6 +187,7 @@ class WeComKfAccount(_Account):
     encoding_aes_key: str
     open_kfid: str = Field(min_length=1)
     api_base_url: str = "https://qyapi.weixin.qq.com"
+    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -418,6 +420,10 @@ class MessagesConfig(_Strict):
     greeting: str = "您好,我是在线客服,很高兴为您服务"
     off_hours: str = "我们的服务时间是{hours},您的留言已收到,我们将在 {next_open} 后尽快回复您"
     no_agent: str = "您好,客服暂时不在线,您的留言已收到,客服上线后将第一时间回复您"
+    # on a date under schedule.holidays, instead of off_hours
+    holiday: str = "您好,今天是法定节假日,客服休息,您的留言已收到,我们将在 {next_open} 后尽快回复您"
+    # to sla.escalate_to when customers wait in service hours and no agent is online
+    nobody_online: str = "⚠️ 服务时间内有 {count} 位客户在等待,但没有客服在线(最早 #{ticket} {customer} 已等待 {waited}),请客服发送 上线 开始接待"
     auto_reply_interval: Duration = 1800.0
     please_wait: str = "非常抱歉让您久等了,客服正在为您查询,请稍候"
     queue: str = "非常抱歉,目前咨询的客户较多,您排在第 {position} 位,请稍候"  # {ahead}: how many before them

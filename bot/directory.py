@@ -15,6 +15,8 @@ class Directory:
             for account, user_id in agent.ids.items():
                 self._by_id[(account, user_id)] = agent
         self._by_name = {a.name: a for a in config.agents}
+        # account name -> what its adapter can do beyond text (set by the runtime from the adapters)
+        self.abilities: dict[str, frozenset[str]] = {}
 
     def agent_at(self, account: str, user_id: str) -> AgentConfig | None:
         """The configured agent writing from this desk account, or None for anyone else."""
@@ -32,3 +34,13 @@ class Directory:
 
     def role(self, account: str) -> str:
         return self.config.account(account).role
+
+    def can(self, account: str, ability: str) -> bool:
+        """Does this account's adapter declare the ability (bot.adapter.RECEIVE_IMAGES, SEND_IMAGES)?"""
+        return ability in self.abilities.get(account, frozenset())
+
+    def carries_images(self, source: str, target: str) -> bool:
+        """Can a picture written on `source` reach someone on `target` as a picture?"""
+        if not self.can(target, "send_images"):
+            return False
+        return source == target or self.can(source, "receive_images")

@@ -11,6 +11,7 @@ __all__ = [
     "TransientError",
     "RateLimited",
     "Unreachable",
+    "Uncertain",
     "BusUnavailable",
     "is_outage",
 ]
@@ -64,6 +65,12 @@ class Unreachable(PlatformError):
 
     def __str__(self) -> str:
         return f"{self.errmsg} ({self.platform} errcode {self.errcode})" if self.errcode else self.errmsg
+
+
+class Uncertain(KefuError):
+    """The platform may or may not have carried a send out (its answer timed out or was lost after
+    the request went out). Sent again only where the platform drops duplicates; elsewhere it is a
+    dead letter marked uncertain, so a customer never gets the same message twice."""
 
 
 class BusUnavailable(KefuError):

@@ -8,18 +8,28 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from bot.errors import BusUnavailable, PlatformError, RateLimited, TransientError, Unreachable, is_outage
+from bot.adapter import SEND_IMAGES
+from bot.errors import BusUnavailable, PlatformError, RateLimited, TransientError, Uncertain, Unreachable, is_outage
 from bot.model import Delivery
 
 if TYPE_CHECKING:
     from bot.app import Runtime
 
-__all__ = ["Sender", "UNCERTAIN"]
+__all__ = ["Sender", "UNCERTAIN", "uncertain", "EMPTY"]
 
 UNCERTAIN = (
     "uncertain: kefu stopped while this was being sent and the platform has no duplicate check, "
     "so it was not sent again automatically (it may have arrived); kefu deadletters --retry sends it"
 )
+EMPTY = "empty: a message with nothing in it is never sent"
+
+
+def uncertain(why: str) -> str:
+    """The dead letter's error for a send whose outcome the platform never told."""
+    return (
+        f"uncertain: {why}; the platform has no duplicate check, so it was not sent again "
+        "automatically (it may have arrived); kefu deadletters --retry sends it"
+    )
 
 
 class Sender:
@@ -50,10 +60,28 @@ class Sender:
                 await self._give_up(d, UNCERTAIN)
                 return
             d.resend = True
+        if (problem := self._unsendable(adapter, d)) is not None:
+            await self._give_up(d, problem)
+            return
         if (why := await self._unreachable(d)) is not None:
             await self._refused(d, why)
             return
         await self._send(adapter, d)
+
+    def _unsendable(self, adapter: Any, d: Delivery) -> str | None:
+        """What makes this delivery impossible whatever the platform says: nothing in it, or a
+        picture for an adapter that does not declare it can carry one."""
+        if d.kind == "image":
+            if not d.media:
+                return EMPTY
+            if SEND_IMAGES not in adapter.abilities:
+                return f"pictures cannot be sent to {adapter.platform} yet"
+            if d.media_from and d.media_from != d.account and not self.rt.directory.carries_images(
+                d.media_from, d.account
+            ):
+                return f"a picture cannot be carried from {d.media_from} to {d.account} yet"
+            return None
+        return EMPTY if not d.text.strip() else None
 
     async def _send(self, adapter: Any, d: Delivery) -> None:
         rt = self.rt
@@ -73,6 +101,15 @@ class Sender:
                 delay = min(self.rate_limit_delay * 2 ** (waits - 1), 60.0) * (0.75 + random.random() / 2)
                 logger.warning("delivery {} to {}: {} (waiting {:.1f}s)", d.id[:8], d.account, e, delay)
                 await asyncio.sleep(delay)
+                continue
+            except Uncertain as e:
+                if not adapter.dedupes(d):
+                    await self._give_up(d, uncertain(str(e)))
+                    return
+                attempt += 1  # the platform drops a duplicate: sending it again is safe
+                error = str(e)
+                d.resend = True
+                await asyncio.sleep(self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
                 continue
             except TransientError as e:
                 attempt += 1

@@ -7,6 +7,7 @@ driver directly through bot.sql, written once for both databases.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -190,7 +191,17 @@ _INSERT_CONVERSATION = (
 _HANDLED = "UPDATE messages SET status = 'handled', updated_at = $2 WHERE uid = $1"
 _STATUS = "SELECT status FROM messages WHERE uid = $1"
 _FINISH = "UPDATE messages SET status = $2, error = $3, updated_at = $4 WHERE uid = $1"
-_FINISH_WITH_ID = "UPDATE messages SET status = $2, error = $3, updated_at = $4, external_id = $5 WHERE uid = $1"
+# A platform may give one id to two deliveries (WeCom's duplicate check answers a dropped resend with
+# the first message's id): the first keeps it, for quotes of it, and the second is recorded without.
+_FINISH_WITH_ID = (
+    "UPDATE messages SET status = $2, error = $3, updated_at = $4, external_id = CASE WHEN EXISTS ("
+    "SELECT 1 FROM messages m WHERE m.account = messages.account AND m.direction = 'out' "
+    "AND m.external_id = $5 AND m.uid != $1) THEN external_id ELSE $5 END WHERE uid = $1"
+)
+
+
+def _unique_violation(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.IntegrityError) or str(getattr(e, "sqlstate", "")) == "23505"
 
 
 def _conversation(row: dict[str, Any]) -> Conversation:
@@ -656,7 +667,13 @@ class Store:
         self, delivery_id: str, status: str, now: float, *, error: str = "", external_id: str | None = None
     ) -> None:
         if external_id:
-            await self._exec_alone(_FINISH_WITH_ID, delivery_id, status, error, now, external_id)
+            try:
+                await self._exec_alone(_FINISH_WITH_ID, delivery_id, status, error, now, external_id)
+                return
+            except Exception as e:  # two recorded with the same id at the same moment: the first keeps it
+                if not _unique_violation(e):
+                    raise
+            await self._exec_alone(_FINISH, delivery_id, status, error, now)
         else:
             await self._exec_alone(_FINISH, delivery_id, status, error, now)
 

@@ -11,7 +11,7 @@ from loguru import logger
 
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatClient
-from bot.adapter import Adapter, Route
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
 from bot.bus import Guard
 from bot.config import WeChatAccount
 from bot.errors import BadRequest, SignatureError
@@ -23,6 +23,7 @@ __all__ = ["WeChatAdapter"]
 class WeChatAdapter(Adapter):
     platform = "wechat"
     account: WeChatAccount
+    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
 
     def routes(self) -> list[Route]:
         return [Route("GET", self.verify), Route("POST", self.callback)]

@@ -7,7 +7,7 @@ from loguru import logger
 
 from adapters.wecom import inbound
 from adapters.wecom.client import WeComClient
-from bot.adapter import Adapter, Route
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
 from bot.config import WeComAccount
 from bot.errors import BadRequest, PlatformError
 from bot.model import Delivery
@@ -18,6 +18,7 @@ __all__ = ["WeComAdapter"]
 class WeComAdapter(Adapter):
     platform = "wecom"
     account: WeComAccount
+    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
 
     def routes(self) -> list[Route]:
         return [Route("GET", self.verify), Route("POST", self.callback)]
@@ -47,7 +48,10 @@ class WeComAdapter(Adapter):
         if d.group:
             return await self._to_group(d)
         if d.chat:  # a desk group: an appchat the app created
-            await self.client.appchat_text(d.to, d.text)
+            if d.kind == "image":
+                await self.client.appchat_send(d.to, "image", {"media_id": d.media})
+            else:
+                await self.client.appchat_text(d.to, d.text)
             return ""
         if d.kind == "image":
             data = await self.client.send(d.to, "image", {"media_id": d.media}, dedupe=d.resend)

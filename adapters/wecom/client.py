@@ -49,7 +49,10 @@ class WeComClient(TokenClient, CgiMedia):
         return data
 
     async def appchat_text(self, chat_id: str, content: str) -> dict[str, Any]:
-        payload = {"chatid": chat_id, "msgtype": "text", "text": {"content": content}, "safe": 0}
+        return await self.appchat_send(chat_id, "text", {"content": content})
+
+    async def appchat_send(self, chat_id: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {"chatid": chat_id, "msgtype": msgtype, msgtype: body, "safe": 0}
         return await self.call("POST", "/cgi-bin/appchat/send", json=payload)
 
     async def robot_text(self, key: str, content: str, mentioned: list[str] | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from loguru import logger
 
 from adapters.wecom_kf import inbound
 from adapters.wecom_kf.client import HUMAN, WeComKfClient
-from bot.adapter import Adapter, Route
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
 from bot.config import WeComKfAccount
 from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError, Unreachable
 from bot.model import Delivery, Message
@@ -58,6 +58,7 @@ class ReplyRefused(Unreachable):
 class WeComKfAdapter(Adapter):
     platform = "wecom_kf"
     account: WeComKfAccount
+    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
     sync_limit = 1000  # messages per sync_msg page (the platform's maximum)
 
     def __init__(self, account: Any, runtime: Any):
