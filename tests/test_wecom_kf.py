@@ -1,18 +1,20 @@
 """WeCom 微信客服 (customer role), through real HTTP on 127.0.0.1: encrypted callbacks that only say
-"pull", sync_msg pages from a persisted cursor, replies within the platform's 48 h / 5-message limits,
-and the session handed to the answering agent."""
+"pull", sync_msg pages from a persisted cursor (empty pages included), replies within the platform's
+48 h / 5-message limits, and the session kept with kefu (the smart assistant) so the API may send."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from loguru import logger
 
 from adapters.sandbox import Sandbox
 from adapters.wechat.emulator import new_aes_key
 from adapters.wecom_kf.emulator import SEND, SEND_ON_EVENT, STATE_GET, STATE_TRANS, SYNC, WeComKfEmulator, WeComKfPusher
+from bot.model import Delivery
 
 GREETING = "您好,我是在线客服,很高兴为您服务"
 CORP, SECRET, KFID = "ww0123456789abcdef", "kf-secret-0001", "wkAbCdEf0123456789"
@@ -40,13 +42,16 @@ class KfSandbox(Sandbox):
         await self.settle()
 
 
-async def make(tmp_path, page_size: int = 1000, bus: str = "memory://", storage: str = "") -> KfSandbox:
+async def make(
+    tmp_path, page_size: int = 1000, bus: str = "memory://", storage: str = "", extra: dict | None = None
+) -> KfSandbox:
     kf = WeComKfEmulator(CORP, SECRET, KFID, page_size=page_size, nicknames={"wm_zhang": "张三", "wm_li": "李四"})
     await kf.start()  # first, so its URL can go into the config
     key = new_aes_key()
     sb = KfSandbox(
         storage=storage or f"sqlite:///{tmp_path / 'kefu.db'}",
         bus=bus,
+        extra=extra or {},
         more_accounts=[
             {
                 "name": "kf",
@@ -76,6 +81,15 @@ async def kfsb(tmp_path) -> AsyncIterator[KfSandbox]:
 
 
 @pytest.fixture
+def warnings() -> Iterator[list[str]]:
+    """kefu's warning log lines while the test runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    yield lines
+    logger.remove(sink)
+
+
+@pytest.fixture
 async def kf_engines(tmp_path, engines: tuple[str, str]) -> AsyncIterator[KfSandbox]:
     """On both engine pairs: the pull lock and the reply counts live in Redis/PostgreSQL there."""
     bus, storage = engines
@@ -87,12 +101,15 @@ async def kf_engines(tmp_path, engines: tuple[str, str]) -> AsyncIterator[KfSand
         await sb.kf.stop()
 
 
-async def test_a_kf_customer_reaches_a_wecom_agent_and_the_session_goes_to_that_agent(kf_engines: KfSandbox):
+async def test_a_kf_customer_reaches_a_wecom_agent_and_kefu_keeps_the_session(kf_engines: KfSandbox):
     sb = kf_engines
     await sb.kf_write("wm_zhang", "你好,我的订单还没到")
     assert sb.wecom.texts_to("lixiaoli") == ["#1001 张三 (微信客服): 你好,我的订单还没到"]
     assert sb.kf.texts_to("wm_zhang") == [GREETING]
-    assert sb.kf.sent(STATE_TRANS) == [], "a greeting is no agent's reply: the state stays"
+    # kefu answers first (the greeting), so it takes the new session as the smart assistant: 0 -> 1
+    assert [c.body for c in sb.kf.sent(STATE_TRANS)] == [
+        {"open_kfid": KFID, "external_userid": "wm_zhang", "service_state": 1}
+    ]
 
     await sb.say("lixiaoli", "#1001 您好,已为您查询,明天送达")
     await sb.settle()
@@ -103,15 +120,64 @@ async def test_a_kf_customer_reaches_a_wecom_agent_and_the_session_goes_to_that_
         "msgtype": "text",
         "text": {"content": "您好,已为您查询,明天送达"},
     }
-    assert [c.body for c in sb.kf.sent(STATE_TRANS)] == [
-        {"open_kfid": KFID, "external_userid": "wm_zhang", "service_state": 3, "servicer_userid": "lixiaoli"}
-    ]
-    assert sb.kf.states["wm_zhang"] == (3, "lixiaoli")
-    # the session is the agent's now: a second reply asks nothing more
+    assert sb.kf.states["wm_zhang"] == (1, ""), "never handed to a human: the API could not send then (95018)"
+    assert len(sb.kf.sent(STATE_TRANS, accepted=False)) == 1
+    # the session is kefu's: more replies ask nothing more
     await sb.say("lixiaoli", "#1001 还有其他问题吗")
     await sb.settle()
-    assert len(sb.kf.sent(STATE_GET)) == 1 and len(sb.kf.sent(STATE_TRANS)) == 1
+    assert len(sb.kf.sent(STATE_GET)) == 1 and len(sb.kf.sent(STATE_TRANS, accepted=False)) == 1
     assert sb.kf.texts_to("wm_zhang")[-1] == "还有其他问题吗"
+    assert sb.kf.sent(SEND, accepted=False) == sb.kf.sent(SEND), "no send refused"
+
+
+async def test_a_reply_to_a_session_a_servicer_took_is_refused_and_the_agent_is_told(kfsb: KfSandbox):
+    sb = kfsb
+    await sb.kf_write("wm_zhang", "你好,我要退货")
+    sb.kf.servicer_takes("wm_zhang", "wangwu")  # in the WeCom client: state 3, the API may not send
+    sb.kf.forget()
+    await sb.say("lixiaoli", "#1001 您好,请提供订单号")
+    await sb.settle()
+    assert sb.kf.texts_to("wm_zhang") == []
+    assert sb.kf.sent(STATE_TRANS, accepted=False) == [], "a servicer's session is not taken from them"
+    assert sb.kf.states["wm_zhang"] == (3, "wangwu")
+    told = sb.wecom.texts_to("lixiaoli")[-1]
+    assert told.startswith("#1001 未送达 张三: ") and "95018" in told, told
+    rows = [r for r in await sb.kefu.store.transcript() if r["direction"] == "out" and r["account"] == "kf"]
+    assert rows[-1]["status"] == "refused"
+    assert await sb.kefu.store.dead_letters() == [], "the platform's rule, not a failure to retry"
+
+
+async def test_closing_leaves_the_assistants_session_to_end_by_itself(kfsb: KfSandbox):
+    sb = kfsb
+    await sb.kf_write("wm_zhang", "你好,发票怎么开")
+    await sb.say("lixiaoli", "#1001 您好,在订单页申请即可")
+    await sb.settle()
+    sb.kf.forget()
+    await sb.say("lixiaoli", "/close #1001")
+    await sb.settle()
+    assert sb.kf.texts_to("wm_zhang")[-1].startswith("本次服务已结束"), "the survey went out"
+    assert [c.path for c in sb.kf.calls if c.path != SEND] == [STATE_GET], "asked, after the survey was sent"
+    assert sb.kf.states["wm_zhang"] == (1, ""), "the doc lets the API end only a session in state 3"
+
+    await sb.kf_write("wm_zhang", "5")  # the rating, in the same platform session
+    assert sb.kf.texts_to("wm_zhang")[-1] == "感谢您的评价,祝您生活愉快!"
+
+
+async def test_a_session_a_servicer_took_as_the_closing_text_went_out_is_ended(kfsb: KfSandbox):
+    sb = kfsb
+    await sb.kf_write("wm_zhang", "好的,没有问题了")
+    sb.kf.servicer_takes("wm_zhang", "wangwu", after_send=True)
+    closing = "感谢您的咨询,祝您生活愉快!如有其他问题欢迎随时联系我们"
+    assert sb.kefu is not None
+    await sb.kefu.enqueue_delivery(Delivery(account="kf", to="wm_zhang", text=closing, purpose="closed"))
+    await sb.settle()
+    assert sb.kf.texts_to("wm_zhang")[-1] == closing
+    assert [c.body["service_state"] for c in sb.kf.sent(STATE_TRANS)] == [1, 4], "0 -> 1 to send, then 3 -> 4"
+    assert sb.kf.states["wm_zhang"] == (4, "")
+    await sb.kf_write("wm_zhang", "还有一个问题")  # a new platform session (0); kefu takes it again to answer
+    await sb.say("lixiaoli", "#1001 您好,请讲")
+    await sb.settle()
+    assert sb.kf.texts_to("wm_zhang")[-1] == "您好,请讲" and sb.kf.states["wm_zhang"] == (1, "")
 
 
 async def test_messages_in_several_sync_pages_are_all_relayed_once_in_order(tmp_path):
@@ -216,6 +282,61 @@ async def test_entering_the_chat_is_greeted_with_the_welcome_code(kfsb: KfSandbo
     await sb.kf_write("wm_li", "请问怎么退货")
     assert sb.kf.texts_to("wm_li") == [GREETING], "the same conversation: not greeted twice"
     assert sb.wecom.texts_to("lixiaoli")[-1].endswith("请问怎么退货")
+
+
+async def test_the_welcome_code_carries_only_the_greeting(tmp_path):
+    sb = await make(tmp_path, extra={"messages": {"greeting": ""}})
+    try:
+        sb.kf.customer_enters("wm_li")
+        assert await sb.notify() == (200, "")
+        await sb.settle()
+        assert sb.kefu is not None
+        await sb.kefu.enqueue_delivery(Delivery(account="kf", to="wm_li", text="您好,有什么可以帮您", purpose="auto"))
+        await sb.settle()
+        assert sb.kf.sent(SEND_ON_EVENT, accepted=False) == [] and sb.kf.sent(SEND, accepted=False) == []
+        assert sb.kf.texts_to("wm_li") == [], "refused by kefu: the customer has not written yet"
+    finally:
+        await sb.stop()
+        await sb.kf.stop()
+
+
+async def test_a_welcome_code_older_than_20_seconds_is_not_tried(kfsb: KfSandbox):
+    sb = kfsb
+    sb.kf.customer_enters("wm_li", sent_at=time.time() - 25)  # the callback came late
+    assert await sb.notify() == (200, "")
+    await sb.settle()
+    assert sb.kf.sent(SEND_ON_EVENT, accepted=False) == [] and sb.kf.texts_to("wm_li") == []
+
+
+async def test_messages_after_an_empty_sync_page_are_relayed_without_another_callback(kfsb: KfSandbox):
+    sb = kfsb
+    sb.kf.empty_pages()  # the very first page is empty, yet has more
+    sb.kf.customer_writes("wm_zhang", "第一条")
+    sb.kf.empty_pages(2)
+    sb.kf.customer_writes("wm_zhang", "第二条")
+    assert await sb.notify() == (200, "")
+    await sb.settle()
+    relayed = [t.split(": ", 1)[1] for t in sb.wecom.texts_to("lixiaoli")]
+    assert relayed == ["第一条", "第二条"]
+    syncs = sb.kf.sent(SYNC)
+    assert len(syncs) == 5 and len({c.body["cursor"] for c in syncs}) == 5, "each page from the cursor before it"
+
+
+async def test_a_platform_that_never_stops_answering_empty_pages_is_left_after_a_bound(
+    kfsb: KfSandbox, warnings: list[str]
+):
+    sb = kfsb
+    sb.kf.empty_pages(1000)
+    sb.kf.customer_writes("wm_zhang", "在空页之后")
+    assert await sb.notify() == (200, "")
+    await sb.settle()
+    pages = len(sb.kf.sent(SYNC))
+    assert 1 < pages <= 50, "went on past an empty page, but not for ever"
+    assert any("empty" in w and "has_more" in w for w in warnings), warnings
+    assert sb.wecom.texts_to("lixiaoli") == []
+    assert await sb.notify() == (200, "")  # the next callback goes on from where this one stopped
+    await sb.settle()
+    assert sb.kf.cursors[sb.kf.sent(SYNC)[pages].body["cursor"]] == pages
 
 
 async def test_wrong_signature_is_refused_and_nothing_is_pulled(kfsb: KfSandbox):

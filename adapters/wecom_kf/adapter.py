@@ -1,13 +1,18 @@
 """WeCom 微信客服 glue (customer role).
 
 A callback only says "pull": kefu then calls sync_msg from the stored cursor until has_more
-is false, ingests the customers' messages and stores the cursor after each page, so nothing is
-fetched twice or skipped across restarts. One pull runs at a time per kf account (a lock in the
-shared state); a callback that finds it taken leaves a request the running pull picks up.
+is false (an empty page may still have more), ingests the customers' messages and stores the
+cursor after each page, so nothing is fetched twice or skipped across restarts. One pull runs at a
+time per kf account (a lock in the shared state); a callback that finds it taken leaves a request
+the running pull picks up.
 
 Replies respect the platform's limits, tracked durably per customer: only within 48 h of the
-customer's last message, at most 5 until they write again. An agent's first reply moves the
-session to human service (state 3) with that agent's WeCom userid as servicer.
+customer's last message, at most 5 until they write again. kf/send_msg works only while the
+session is new (0) or with the smart assistant (1), so kefu is that assistant: its first send in a
+session moves it from 0 to 1, and it never hands a session to a human servicer (2/3), where every
+send would be refused (95018). After a conversation's last words (the survey or the closing text)
+the session is ended where the platform lets the API end it (from 3 only); kefu's own sessions
+(0/1) end by themselves within 48 h.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from aiohttp import web
 from loguru import logger
 
 from adapters.wecom_kf import inbound
-from adapters.wecom_kf.client import HUMAN, WeComKfClient
+from adapters.wecom_kf.client import ASSISTANT, ENDED, NEW, SESSION_STATE_ERRCODE, TRANSITIONS, WeComKfClient
 from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
 from bot.config import WeComKfAccount
 from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError, Unreachable
@@ -33,8 +38,9 @@ REPLY_WINDOW = 48 * 3600.0  # replies only this long after the customer's last m
 REPLY_QUOTA = 5  # replies until the customer writes again
 QUOTA_ERRCODE = 95001  # the platform's "send quota used up"
 SESSION = 48 * 3600.0  # a session lasts at most this long
+CLOSING = frozenset({"survey", "closed"})  # a closed conversation's last words to the customer
 _LOCK_TTL = 60.0  # renewed on every page; frees itself if the process dies mid-pull
-_WELCOME_TTL = 20.0  # an enter_session welcome_code is single-use and valid 20 s
+_WELCOME_TTL = 20.0  # an enter_session welcome_code is single-use and valid 20 s from the event
 
 
 def _at(last: str | None) -> float:
@@ -60,6 +66,7 @@ class WeComKfAdapter(Adapter):
     account: WeComKfAccount
     abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
     sync_limit = 1000  # messages per sync_msg page (the platform's maximum)
+    max_empty_pages = 10  # empty pages in a row that say has_more before a pull gives up
 
     def __init__(self, account: Any, runtime: Any):
         super().__init__(account, runtime)
@@ -147,6 +154,7 @@ class WeComKfAdapter(Adapter):
     async def _drain(self, token: str, lock: str) -> None:
         rt = self.runtime
         cursor = await rt.store.get_value(self._cursor_key) or ""
+        empty = 0  # empty pages in a row that said has_more
         while True:
             await rt.state.set(lock, "1", ttl=_LOCK_TTL)
             page = await self.client.sync_msg(cursor, token, self.sync_limit)
@@ -155,11 +163,30 @@ class WeComKfAdapter(Adapter):
             if messages:
                 await rt.ingest(messages)  # BusUnavailable: the cursor stays, the page comes again
             nxt = str(page.get("next_cursor") or cursor)
-            if nxt != cursor:
+            moved = nxt != cursor
+            if moved:
                 await rt.store.set_value(self._cursor_key, nxt, rt.clock.now())
                 cursor = nxt
             logger.info("wecom_kf/{}: {} item(s) pulled, {} taken", self.account.name, len(items), len(messages))
-            if not page.get("has_more") or not items:
+            if not page.get("has_more"):
+                return
+            # the doc: an empty page can still have more, so go on; but never for ever
+            empty = 0 if items else empty + 1
+            if not moved:
+                logger.warning(
+                    "wecom_kf/{}: sync_msg said has_more but kept the cursor ({} item(s)); "
+                    "this pull stops, the next callback goes on",
+                    self.account.name,
+                    len(items),
+                )
+                return
+            if empty >= self.max_empty_pages:
+                logger.warning(
+                    "wecom_kf/{}: sync_msg answered {} empty pages in a row with has_more; "
+                    "this pull stops, the next callback goes on from the stored cursor",
+                    self.account.name,
+                    empty,
+                )
                 return
 
     async def _take(self, items: list[dict[str, Any]]) -> list[Message]:
@@ -172,9 +199,11 @@ class WeComKfAdapter(Adapter):
             if ev is not None:
                 kind, user, code = ev
                 if user and kind in ("enter_session", "session_status_change"):
-                    await self.runtime.state.delete(self._key(user, "servicer"))  # a new session
-                if user and code:
-                    await self.runtime.state.set(self._key(user, "welcome"), code, ttl=_WELCOME_TTL)
+                    await self.runtime.state.delete(self._key(user, "assisted"))  # a new or moved session
+                if user and code:  # it lives 20 s from the event, not from this pull
+                    left = (float(item.get("send_time") or 0) or time.time()) + _WELCOME_TTL - time.time()
+                    if left > 0:
+                        await self.runtime.state.set(self._key(user, "welcome"), code, ttl=left)
             msg = inbound.to_message(self.account.name, item)
             if msg is None:
                 continue
@@ -199,7 +228,7 @@ class WeComKfAdapter(Adapter):
             msgtype, body = "image", {"media_id": d.media}
         state, store = self.runtime.state, self.runtime.store
         welcome = self._key(d.to, "welcome")
-        code = await state.get(welcome) if d.kind == "text" else None
+        code = await state.get(welcome) if d.kind == "text" and d.purpose == "greeting" else None
         if code and await state.delete(welcome):  # single-use: only the caller that removed it
             try:
                 data = await self.client.send_msg_on_event(code, d.text)
@@ -220,17 +249,25 @@ class WeComKfAdapter(Adapter):
                 f"客户再次发消息前微信客服最多回复 {REPLY_QUOTA} 条,已达上限,请等客户回复 "
                 f"({REPLY_QUOTA} replies already sent since the customer last wrote)"
             )
-        if d.agent:
-            await self._serve(d)
+        await self._assist(d.to)
         try:
             data = await self.client.send_msg(d.to, msgtype, body)
         except PlatformError as e:
             if e.errcode == QUOTA_ERRCODE:
                 raise ReplyRefused(f"微信客服拒绝发送: 回复次数或 48 小时时限已用完 ({e.errmsg})") from e
+            if e.errcode == SESSION_STATE_ERRCODE:
+                await state.delete(self._key(d.to, "assisted"))
+                raise ReplyRefused(
+                    "该客户的微信客服会话已转给企业微信里的接待人员或在排队中,接口不能再发消息,"
+                    "请在企业微信客户端回复 (the session is with a human servicer or queued, errcode 95018)",
+                    SESSION_STATE_ERRCODE,
+                ) from e
             raise
         await store.set_value(
             self._key(d.to, "sent"), json.dumps({"since": last, "sent": sent + 1}), self.runtime.clock.now()
         )
+        if d.purpose in CLOSING:
+            await self._end(d.to)
         return str(data.get("msgid") or "")
 
     @staticmethod
@@ -242,27 +279,39 @@ class WeComKfAdapter(Adapter):
             return 0
         return int(v.get("sent", 0)) if isinstance(v, dict) and v.get("since") == last else 0
 
-    async def _serve(self, d: Delivery) -> None:
-        """Before an agent's first reply in a session: hand the session to them (state 3)."""
-        agent = self.runtime.directory.agent(d.agent)
-        if agent is None:
-            return
-        config = self.runtime.config
-        userid = next((uid for acc, uid in agent.ids.items() if config.account(acc).platform == "wecom"), "")
-        if not userid:
-            return  # no WeCom identity to serve as: the state stays as it is
-        key = self._key(d.to, "servicer")
-        if await self.runtime.state.get(key) == userid:
-            return
+    async def _assist(self, user: str) -> None:
+        """Before kefu's first send in a session: a new session (0) becomes the smart assistant's (1),
+        where the API may send. Never 2 or 3: there only the servicer in the WeCom client may."""
+        key = self._key(user, "assisted")
+        if await self.runtime.state.get(key):
+            return  # a stale mark is harmless: a new session starts in 0, where sending works too
         try:
-            current, servicer = await self.client.service_state(d.to)
-            if current != HUMAN or servicer != userid:
-                await self.client.trans_service_state(d.to, HUMAN, userid)
-                logger.info("wecom_kf/{}: {} is now served by {}", self.account.name, d.to, userid)
-        except PlatformError as e:  # e.g. 95014 not a servicer: the reply itself still goes out
-            logger.warning("wecom_kf/{}: could not hand {} to {}: {}", self.account.name, d.to, userid, e)
+            current, _ = await self.client.service_state(user)
+            if current == NEW:
+                await self.client.trans_service_state(user, ASSISTANT)
+                logger.info("wecom_kf/{}: kefu now assists {} (session state 1)", self.account.name, user)
+            elif current != ASSISTANT:
+                return  # with a servicer, queued or ended: the send finds out
+        except PlatformError as e:  # the send itself still goes out
+            logger.warning("wecom_kf/{}: could not take the session of {}: {}", self.account.name, user, e)
             return
-        await self.runtime.state.set(key, userid, ttl=SESSION)
+        await self.runtime.state.set(key, "1", ttl=SESSION)
+
+    async def _end(self, user: str) -> None:
+        """After a closed conversation's last words went out: end the session if the doc's table lets
+        the API end it from its state now. It does only from 3, so kefu's own sessions (0/1) are left
+        to end by themselves (48 h); a detour 1 -> 3 -> 4 would need a servicer on duty and would show
+        the session to them."""
+        try:
+            current, _ = await self.client.service_state(user)
+            if ENDED not in TRANSITIONS.get(current, frozenset()):
+                logger.info("wecom_kf/{}: session of {} left in state {}", self.account.name, user, current)
+                return
+            await self.client.trans_service_state(user, ENDED)
+            await self.runtime.state.delete(self._key(user, "assisted"))
+            logger.info("wecom_kf/{}: session of {} ended (from state {})", self.account.name, user, current)
+        except Exception as e:  # the message is out: nothing here may make the sender send it again
+            logger.warning("wecom_kf/{}: could not end the session of {}: {}", self.account.name, user, e)
 
     # -- people and media ------------------------------------------------------------
 

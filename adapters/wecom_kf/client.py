@@ -14,9 +14,19 @@ from adapters.tokens import CgiMedia, TokenClient
 from bot.errors import PlatformError
 from bot.state import State
 
-__all__ = ["WeComKfClient", "HUMAN"]
+__all__ = ["WeComKfClient", "NEW", "ASSISTANT", "QUEUE", "HUMAN", "ENDED", "TRANSITIONS", "SESSION_STATE_ERRCODE"]
 
-HUMAN = 3  # service_state: 0 new, 1 smart assistant, 2 queue, 3 human (servicer), 4 ended
+# service_state, from the 分配客服会话 doc (developer.work.weixin.qq.com/document/path/94669)
+NEW, ASSISTANT, QUEUE, HUMAN, ENDED = 0, 1, 2, 3, 4  # ENDED also means "not started yet"
+# the changes service_state/trans may make (the doc's table); from ENDED none: the customer's next message makes it NEW
+TRANSITIONS: dict[int, frozenset[int]] = {
+    NEW: frozenset({ASSISTANT, QUEUE, HUMAN}),
+    ASSISTANT: frozenset({QUEUE, HUMAN}),
+    QUEUE: frozenset({HUMAN}),
+    HUMAN: frozenset({HUMAN, ENDED}),
+    ENDED: frozenset(),
+}
+SESSION_STATE_ERRCODE = 95018  # kf/send_msg outside NEW/ASSISTANT: the servicer answers from the WeCom client
 
 
 class WeComKfClient(TokenClient, CgiMedia):
