@@ -4,6 +4,9 @@ The platform only takes passive replies now (proactive messages were discontinue
 send answers the latest message that person or group wrote, within its window (C2C 60 min, group
 5 min), with at most 5 replies per message, numbered by msg_seq. What is answerable is kept in
 the runtime's state (Redis when several processes share the work), set as messages come in.
+
+The platform refuses a repeated msg_id + msg_seq, which is its duplicate check: each delivery keeps
+the slot it took, so a resend (its first answer lost) reuses it, and that refusal means it arrived.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from aiohttp import web
 from loguru import logger
 
 from adapters.qq import official_inbound as inbound
-from adapters.qq.official_client import QQBotClient, Scope
+from adapters.qq.official_client import DUPLICATE_SEQ, QQBotClient, Scope
 from bot.adapter import Adapter, Route
 from bot.config import QQAccount
 from bot.errors import PlatformError, SignatureError, Unreachable
@@ -122,9 +125,28 @@ class OfficialAdapter(Adapter):
             platform=self.platform,
         )
 
+    async def _slot_of(self, d: Delivery) -> tuple[Scope, str, str, int, bool]:
+        """(scope, target, msg_id, msg_seq, taken before): the slot an earlier try of this delivery took,
+        else a new one, kept for the window so every resend of the delivery uses the same."""
+        key = self._key("slot", d.id)
+        raw = await self.runtime.state.get(key)
+        if raw:
+            s = json.loads(raw)
+            return s["scope"], s["target"], s["msg_id"], int(s["seq"]), True
+        scope, target = await self._target(d)
+        msg_id, seq = await self._reply_slot(scope, target)
+        slot = {"scope": scope, "target": target, "msg_id": msg_id, "seq": seq}
+        await self.runtime.state.set(key, json.dumps(slot), ttl=self.windows[scope])
+        return scope, target, msg_id, seq, False
+
     async def send(self, d: Delivery) -> str:
         if d.kind != "text":
             raise PlatformError(0, "only text can be sent to QQ yet", platform=self.platform)
-        scope, target = await self._target(d)
-        msg_id, seq = await self._reply_slot(scope, target)
-        return await self.client.send_text(scope, target, d.text, msg_id, seq)
+        scope, target, msg_id, seq, again = await self._slot_of(d)
+        try:
+            return await self.client.send_text(scope, target, d.text, msg_id, seq)
+        except PlatformError as e:
+            if again and e.errcode == DUPLICATE_SEQ:  # only this delivery had the slot: its earlier try arrived
+                logger.info("qq/{}: {} arrived on an earlier try (msg_seq {})", self.account.name, d.id[:8], seq)
+                return ""  # its id was in the answer that was lost
+            raise

@@ -9,14 +9,16 @@ import aiohttp
 from loguru import logger
 
 from adapters.tokens import TokenClient
-from bot.errors import PlatformError, TransientError
+from bot.errors import PlatformError, RateLimited, TransientError
 from bot.state import State
 
-__all__ = ["QQBotClient", "Scope", "RATE_LIMITED"]
+__all__ = ["QQBotClient", "Scope", "RATE_LIMITED", "DUPLICATE_SEQ"]
 
 Scope = Literal["users", "groups"]  # /v2/users/{openid}/messages or /v2/groups/{group_openid}/messages
 RATE_LIMITED = 22009
-_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=3)  # the platform asks for at least 5 s
+# "消息被去重，请检查请求msgseq": this msg_id + msg_seq was sent already (not in the docs' error table;
+# reported by qq-botpy users, e.g. HKUDS/nanobot#1394, AstrBotDevs/AstrBot#4382)
+DUPLICATE_SEQ = 40054005
 
 
 class QQBotClient(TokenClient):
@@ -48,8 +50,8 @@ class QQBotClient(TokenClient):
     async def _post(self, url: str, payload: dict[str, Any], token: str = "") -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"QQBot {token}", "X-Union-Appid": self.app_id} if token else {}
         where = url.split("?")[0]
-        try:
-            async with self.http.post(url, json=payload, headers=headers, timeout=_TIMEOUT) as resp:
+        try:  # the shared session's timeout: server.api_timeout (10 s by default; the platform asks for 5 s or more)
+            async with self.http.post(url, json=payload, headers=headers) as resp:
                 body = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as e:
@@ -74,7 +76,7 @@ class QQBotClient(TokenClient):
                 continue
             code = int(data.get("code") or data.get("err_code") or 0) if status >= 400 or "code" in data else 0
             if code == RATE_LIMITED:
-                raise TransientError(f"qq: rate limited ({code}) on {path}")
+                raise RateLimited(f"qq: rate limited ({code}) on {path}")
             if status >= 400 or code:
                 raise PlatformError(code or status, str(data.get("message") or f"HTTP {status}"), platform="qq")
             return data

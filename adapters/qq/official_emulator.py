@@ -3,7 +3,9 @@ passive-reply rules (a known msg_id to that recipient, inside its window, msg_se
 at most 5 replies), and `QQBotPusher`, the platform's side of the webhook, signing with an Ed25519
 key made from the secret as the platform makes it (with `cryptography`, not kefu's code).
 
-The error codes are the emulator's own stand-ins except 22009 (rate limit), which the docs name.
+The error codes are the emulator's own stand-ins except 22009 (rate limit), which the docs name, and
+40054005 (msg_id + msg_seq already used), which the platform answers with "消息被去重，请检查请求msgseq"
+(reported by users of qq-botpy: HKUDS/nanobot#1394 and #1499, AstrBotDevs/AstrBot#4382).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.emulator import Emulator
 
-__all__ = ["QQBotEmulator", "QQBotPusher", "TOKEN", "user_path", "group_path", "NO_MSG_ID", "WINDOW_CLOSED"]
+__all__ = [
+    "QQBotEmulator",
+    "QQBotPusher",
+    "TOKEN",
+    "user_path",
+    "group_path",
+    "NO_MSG_ID",
+    "WINDOW_CLOSED",
+    "DUPLICATE_SEQ",
+]
 
 TOKEN = "/app/getAppAccessToken"
 NO_MSG_ID = 40034101  # no msg_id: a proactive message, discontinued
@@ -110,7 +121,7 @@ class QQBotEmulator(Emulator):
             return self.refuse(call, WINDOW_CLOSED, "the reply window of msg_id has passed")
         seq = body.get("msg_seq", 1)
         if seq in msg.seqs:
-            return self.refuse(call, DUPLICATE_SEQ, "消息被去重,请检查请求msgseq")
+            return self.refuse(call, DUPLICATE_SEQ, "消息被去重，请检查请求msgseq")
         if len(msg.seqs) >= 5:
             return self.refuse(call, TOO_MANY, "over 5 replies to this msg_id")
         msg.seqs.add(seq)

@@ -77,7 +77,7 @@ def load(raw: bytes) -> dict[str, Any]:
     """The payload {id, op, d, s, t}, with op an int."""
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
         raise BadRequest("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise BadRequest("the body is not a JSON object")

@@ -34,7 +34,7 @@ _ROLES = {"universal", "api", "event"}
 class OneBotAdapter(Adapter):
     platform = "qq"
     account: QQAccount
-    action_timeout = 10.0  # seconds an action (send) may take before it counts as a transient failure
+    action_timeout = 10.0  # seconds an action (send) may take; then its outcome is unknown (Uncertain)
     heartbeat = 30.0  # WebSocket ping interval: a dead peer is noticed and dropped
 
     def __init__(self, account: QQAccount, runtime: Runtime) -> None:

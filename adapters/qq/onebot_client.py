@@ -1,5 +1,10 @@
 """OneBot v11 actions, async: over a connected reverse WebSocket (matched by echo), else over the
-implementation's HTTP API (`{api_url}/{action}`, Bearer token)."""
+implementation's HTTP API (`{api_url}/{action}`, Bearer token).
+
+OneBot has no duplicate check, so an action that went out and got no answer (a timeout, the
+connection closing, an unreadable answer) is Uncertain: sending it again could deliver it twice.
+Only an action that never left (no connection, connect refused, the frame not written) is a
+TransientError, worth retrying."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from loguru import logger
 
-from bot.errors import PlatformError, TransientError
+from bot.errors import PlatformError, TransientError, Uncertain
 
 __all__ = ["OneBotClient", "Connection", "API_ROLES", "EVENT_ROLES"]
 
@@ -70,7 +75,7 @@ class OneBotClient:
         for echo in conn.pending:
             fut = self._waiting.pop(echo, None)
             if fut is not None and not fut.done():
-                fut.set_exception(TransientError("qq: the OneBot connection closed before answering"))
+                fut.set_exception(Uncertain("qq: the OneBot connection closed before the action was answered"))
         conn.pending.clear()
 
     def answer(self, frame: dict[str, Any]) -> bool:
@@ -94,7 +99,8 @@ class OneBotClient:
     # -- actions -------------------------------------------------------------------
 
     async def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One action; its `data`. PlatformError for retcode != 0, TransientError for the rest."""
+        """One action; its `data`. PlatformError for retcode != 0, Uncertain when it went out and
+        no answer came, TransientError when it could not be sent."""
         conn = self._api_connection()
         if conn is not None:
             return await self._over_ws(conn, action, params)
@@ -104,16 +110,19 @@ class OneBotClient:
 
     async def _over_ws(self, conn: Connection, action: str, params: dict[str, Any]) -> dict[str, Any]:
         echo = uuid.uuid4().hex
+        text = json.dumps({"action": action, "params": params, "echo": echo}, ensure_ascii=False)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[echo] = fut
         conn.pending.add(echo)
         try:
-            await conn.ws.send_str(json.dumps({"action": action, "params": params, "echo": echo}, ensure_ascii=False))
-            frame = await asyncio.wait_for(fut, self.timeout)
-        except TimeoutError as e:
-            raise TransientError(f"qq: {action} got no answer within {self.timeout:g}s") from e
-        except (ConnectionError, RuntimeError, aiohttp.ClientError) as e:  # closed under us
-            raise TransientError(f"qq: {action}: the OneBot connection failed: {e}") from e
+            try:
+                await conn.ws.send_str(text)
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as e:  # closed under us: not sent
+                raise TransientError(f"qq: {action} not sent, the OneBot connection failed: {e}") from e
+            try:
+                frame = await asyncio.wait_for(fut, self.timeout)
+            except TimeoutError as e:
+                raise Uncertain(f"qq: {action} went out and got no answer within {self.timeout:g}s") from e
         finally:
             self._waiting.pop(echo, None)
             conn.pending.discard(echo)
@@ -122,24 +131,25 @@ class OneBotClient:
     async def _over_http(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.access_token}"} if self.access_token else {}
         url = f"{self.api_url}/{action}"
+        timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(3.0, self.timeout))
         try:
-            async with self.http.post(
-                url, json=params, headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout)
-            ) as resp:
+            async with self.http.post(url, json=params, headers=headers, timeout=timeout) as resp:
                 body = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise TransientError(f"qq: {type(e).__name__} calling {action}: {e}") from e
-        if status >= 500:
-            raise TransientError(f"qq: HTTP {status} from {action}")
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as e:  # no connection: not sent
+            raise TransientError(f"qq: {action} not sent ({type(e).__name__}: {e})") from e
+        except (aiohttp.ClientError, TimeoutError) as e:  # the request went out; its answer did not come
+            raise Uncertain(f"qq: {action} went out and got no answer ({type(e).__name__}: {e})") from e
+        if status >= 500:  # the implementation (or a proxy before it) failed while it had the action
+            raise Uncertain(f"qq: {action} went out and was answered HTTP {status}")
         if status >= 400:  # 401/403: token refused; 404: no such action
             raise PlatformError(status, f"HTTP {status} from {action}", platform=self.platform)
         try:
             frame = json.loads(body)
         except ValueError as e:
-            raise TransientError(f"qq: {action} answered non-JSON") from e
+            raise Uncertain(f"qq: {action} went out and was answered with something not JSON") from e
         if not isinstance(frame, dict):
-            raise TransientError(f"qq: {action} answered {type(frame).__name__}, not an object")
+            raise Uncertain(f"qq: {action} went out and was answered {type(frame).__name__}, not an object")
         return _result(frame, action)
 
     async def send_private(self, user_id: str, message: list[dict[str, Any]]) -> str:

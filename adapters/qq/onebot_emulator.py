@@ -222,6 +222,13 @@ class OneBotEmulator(Emulator):
             if f.errcode is not None:
                 call.errcode = f.errcode
                 return {"status": "failed", "retcode": f.errcode, "data": None, "message": "emulated error"}
+        answer = self._carry_out(call)
+        if f is not None and f.late:  # carried out; the answer comes after the caller gave up
+            call.late = f.late
+            await asyncio.sleep(f.late)
+        return answer
+
+    def _carry_out(self, call: Call) -> dict[str, Any]:
         action, params = call.path[1:], call.body if isinstance(call.body, dict) else {}
         if action in _SEND:
             target = params.get("group_id") if action == "send_group_msg" else params.get("user_id")

@@ -95,7 +95,7 @@ def segments_of(message: Any) -> list[dict[str, Any]]:
 def load_event(raw: bytes | str) -> dict[str, Any]:
     try:
         event = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
         raise BadRequest("the body is not JSON") from None
     if not isinstance(event, dict):
         raise BadRequest("the body is not a JSON object")
@@ -112,6 +112,21 @@ def _id(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().lstrip("-").isdigit():
         raise BadRequest(f"{what} is missing or not a number")
     return str(value).strip()
+
+
+def _media(d: Mapping[str, Any]) -> dict[str, str]:
+    """A media segment's `url` (only http(s): the agent may see it) and `file` (only a bare name, the
+    implementation's own id for it). Paths on the OneBot host (file:///D:/..., D:\\..., /root/...) and
+    base64:// data are useless elsewhere and never shown."""
+    out: dict[str, str] = {}
+    for value in (d.get("url"), d.get("file")):
+        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+            out["url"] = value
+            break
+    name = d.get("file")
+    if isinstance(name, str) and name and not any(c in name for c in ":/\\"):
+        out["file"] = name
+    return out
 
 
 def to_message(account_name: str, event: Mapping[str, Any]) -> Message:
@@ -144,9 +159,7 @@ def to_message(account_name: str, event: Mapping[str, Any]) -> Message:
             texts.append("[表情]")
         elif t in _MEDIA_KINDS and not kind:
             kind = _MEDIA_KINDS[t]
-            data["url"] = str(d.get("url") or d.get("file") or "")
-            if d.get("file"):
-                data["file"] = str(d["file"])
+            data.update(_media(d))
     text = "".join(texts).strip()
     if not kind:
         kind = "text" if text else "unknown"
