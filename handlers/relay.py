@@ -1,15 +1,33 @@
-"""Relay: each customer message goes to the desk's agents as `#1024 张三 (公众号): text`."""
+"""Relay: each customer message goes to the desk's agents as `#1024 张三 (公众号): text`.
+
+A picture follows its line as a picture only where both accounts can carry one (bot.adapter
+abilities); elsewhere the line's [图片] label, with the platform's public URL if it gave one, is all.
+"""
 
 from __future__ import annotations
 
 from bot.chain import Context
-from bot.model import Delivery
+from bot.model import Delivery, Message
 
-__all__ = ["relay_to_desk", "relay_line"]
+__all__ = ["relay_to_desk", "relay_line", "pictures", "shown"]
 
 
 def relay_line(ticket: int, name: str, channel: str, text: str) -> str:
     return f"#{ticket} {name} ({channel}): {text}"
+
+
+def pictures(msg: Message) -> list[str]:
+    """Media ids of the pictures a message carries: a picture's own, or those pasted into a rich text."""
+    if msg.kind == "image":
+        return [str(msg.data["media_id"])] if msg.data.get("media_id") else []
+    return [str(p) for p in msg.data.get("pictures") or () if p]
+
+
+def shown(msg: Message) -> str:
+    """What the desk reads for a message: its summary, and a [图片] for each picture pasted into its text."""
+    if msg.kind == "image":
+        return msg.summary()
+    return " ".join([msg.summary(), *("[图片]" for _ in pictures(msg))]).strip()
 
 
 async def relay_to_desk(ctx: Context) -> None:
@@ -19,7 +37,8 @@ async def relay_to_desk(ctx: Context) -> None:
     agent = ctx.directory.agent(conv.agent)
     if agent is None:
         return
-    line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), msg.summary())
+    line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), shown(msg))
+    media = pictures(msg)
     sent_chats: set[tuple[str, str]] = set()
     for account, user_id in ctx.directory.targets(agent):  # the assigned agent only
         chat = ctx.config.account(account).desk_chat
@@ -28,15 +47,16 @@ async def relay_to_desk(ctx: Context) -> None:
         to, is_chat = (chat, True) if chat else (user_id, False)
         sent_chats.add((account, chat))
         ctx.send(Delivery(account=account, to=to, chat=is_chat, text=line, purpose="relay", conversation_id=conv.id))
-        if msg.kind == "image" and msg.data.get("media_id"):  # the picture itself follows its line
-            media = str(msg.data["media_id"])
+        if not ctx.directory.carries_images(msg.account, account):
+            continue  # the line's [图片] stands for it: a delivery the sender could only refuse is never made
+        for media_id in media:  # the pictures themselves follow their line
             ctx.send(
                 Delivery(
                     account=account,
                     to=to,
                     chat=is_chat,
                     kind="image",
-                    media=media,
+                    media=media_id,
                     media_from=msg.account,
                     purpose="relay",
                     conversation_id=conv.id,

@@ -68,6 +68,15 @@ async def test_a_stream_customer_reaches_a_wecom_agent_and_the_frame_is_acked(sb
     assert sb.dingtalk.texts_to("c_wu") == [GREETING, "您好,合同明天寄出"], "answered through the session webhook"
 
 
+async def test_a_stream_rich_text_reaches_the_agent_with_its_text_and_a_picture_label(sb: StreamSandbox):
+    body = sb.dd.rich_text("c_wu", "发票抬头写错了", "pic:dc-invoice-1")
+    mid = await sb.gateway.push_callback(body)
+    assert (await sb.gateway.ack_for(mid))["code"] == 200
+    await sb.settle()
+    assert sb.wecom.texts_to("lixiaoli") == ["#1001 吴经理 (钉钉): 发票抬头写错了 [图片]"]
+    assert await sb.kefu.store.dead_letters() == []  # type: ignore[union-attr]
+
+
 async def test_the_http_callback_route_is_not_served_in_stream_mode(sb: StreamSandbox):
     assert sb.http is not None
     body = sb.dd.body("c_wu", "走 HTTP 的消息")

@@ -28,6 +28,8 @@ _MARGIN = 60  # do not use a session webhook in its last minute
 
 class DingTalkAdapter(Adapter):
     platform = "dingtalk"
+    # no pictures either way yet (no download_media/upload_image): the rules keep them off DingTalk
+    abilities = frozenset()
     account: DingTalkAccount
     stream: StreamClient | None = None  # Stream mode's connection
 
@@ -70,8 +72,10 @@ class DingTalkAdapter(Adapter):
         await self.runtime.ingest([msg])
 
     async def send(self, d: Delivery) -> str:
-        if d.kind != "text":
-            raise PlatformError(0, "only text can be sent to DingTalk yet", platform=self.platform)
+        if d.kind != "text":  # the sender refuses these first; this is the adapter's own word on it
+            raise PlatformError(
+                0, f"only text can be sent to DingTalk yet; this delivery is a {d.kind}", platform=self.platform
+            )
         if d.group:
             return await self._to_group(d)
         if d.chat:  # a desk group the robot is in

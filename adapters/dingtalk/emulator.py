@@ -161,13 +161,26 @@ class DingTalkPusher:
     _n: int = 0
 
     def body(
-        self, staff_id: str, text: str, *, group: str = "", msg_id: str = "", webhook_minutes: float = 90
+        self,
+        staff_id: str,
+        text: str,
+        *,
+        group: str = "",
+        msg_id: str = "",
+        webhook_minutes: float = 90,
+        msgtype: str = "text",
+        content: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A robot message; other than text, `msgtype` with its `content` (picture, richText, audio, file)."""
         self._n += 1
         now_ms = int(time.time() * 1000)
+        if msgtype == "text":
+            typed: dict[str, Any] = {"text": {"content": f" {text}" if group else text}}  # a group @ leaves a space
+        else:
+            typed = {"content": content or {}}
         return {
-            "msgtype": "text",
-            "text": {"content": f" {text}" if group else text},  # a group @ leaves a leading space
+            "msgtype": msgtype,
+            **typed,
             "msgId": msg_id or f"msg{now_ms}{self._n}",
             "createAt": now_ms,
             "conversationType": "2" if group else "1",
@@ -190,6 +203,17 @@ class DingTalkPusher:
         key = (secret or self.app_secret).encode()
         sign = base64.b64encode(hmac.new(key, f"{ts}\n{secret or self.app_secret}".encode(), hashlib.sha256).digest())
         return {"timestamp": ts, "sign": sign.decode(), "Content-Type": "application/json"}
+
+    def rich_text(self, staff_id: str, *parts: str, group: str = "") -> dict[str, Any]:
+        """A richText message (text with pasted pictures): a part "pic:CODE" is a picture, any other is text."""
+        items: list[dict[str, Any]] = []
+        for part in parts:
+            if part.startswith("pic:"):
+                code = part[4:]
+                items.append({"pictureDownloadCode": f"p-{code}", "downloadCode": code, "type": "picture"})
+            else:
+                items.append({"text": part})
+        return self.body(staff_id, "", group=group, msgtype="richText", content={"richText": items})
 
     async def post(self, http: aiohttp.ClientSession, body: dict[str, Any], **kw: Any) -> tuple[int, str]:
         async with http.post(

@@ -1,4 +1,5 @@
-"""DingTalk robot inbound (HTTP receive mode): verify the signature headers, parse the JSON.
+"""DingTalk robot inbound (HTTP receive mode; Stream mode parses with it too): verify the signature
+headers, parse the JSON.
 
 `sign = base64(HMAC_SHA256(key=appSecret, msg=timestamp + "\\n" + appSecret))`, and the
 timestamp (ms) must be within an hour of now.
@@ -37,15 +38,39 @@ def verify(account: DingTalkAccount, headers: Mapping[str, str], now: float) -> 
         raise SignatureError("sign does not match the app secret")
 
 
+_KINDS = {"text": "text", "richText": "text", "picture": "image", "audio": "voice", "video": "video", "file": "file"}
+
+
 def _text(body: dict[str, Any]) -> str:
     text = body.get("text")
     return str(text.get("content", "")).strip() if isinstance(text, dict) else ""
 
 
+def _code(part: dict[str, Any]) -> str:
+    """A part's download code (what the robot file-download API takes); pictures may carry only the older one."""
+    return str(part.get("downloadCode") or part.get("pictureDownloadCode") or "")
+
+
+def _rich_text(content: dict[str, Any]) -> tuple[str, list[str]]:
+    """richText (text with pasted pictures): the text parts, one line each, and the pictures' download codes."""
+    parts = content.get("richText")
+    texts: list[str] = []
+    pictures: list[str] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str):
+            if part["text"].strip():
+                texts.append(part["text"].strip())
+        elif part.get("type", "picture") == "picture" and _code(part):
+            pictures.append(_code(part))
+    return "\n".join(texts), pictures
+
+
 def to_message(account_name: str, raw: bytes) -> Message:
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
         raise BadRequest("the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body is not a JSON object")
@@ -59,9 +84,14 @@ def to_message(account_name: str, raw: bytes) -> Message:
         raise BadRequest("createAt is not a number") from None
     msgtype = str(body.get("msgtype") or "")
     content = body.get("content") if isinstance(body.get("content"), dict) else {}
-    kind = {"text": "text", "picture": "image", "audio": "voice", "video": "video", "file": "file"}.get(
-        msgtype, "unknown"
-    )
+    kind = _KINDS.get(msgtype, "unknown")
+    pictures: list[str] = []
+    if msgtype == "text":
+        text = _text(body)
+    elif msgtype == "richText":  # read as text, so a `#ticket` in it routes; its pictures ride in data
+        text, pictures = _rich_text(content)
+    else:
+        text = str(content.get("recognition") or "").strip()  # audio: DingTalk's transcription
     msg = Message(
         account=account_name,
         sender=sender,
@@ -70,13 +100,17 @@ def to_message(account_name: str, raw: bytes) -> Message:
         external_id=msg_id,
         sent_at=created,
         chat=str(body.get("conversationId") or "") if str(body.get("conversationType")) == "2" else "",
-        text=_text(body) if kind == "text" else str(content.get("recognition") or ""),
+        text=text,
     )
     msg.data = {
         "session_webhook": str(body.get("sessionWebhook") or ""),
         "session_webhook_expires": int(body.get("sessionWebhookExpiredTime") or 0) / 1000,
         "conversation_title": str(body.get("conversationTitle") or ""),
     }
+    if pictures:
+        msg.data["pictures"] = pictures
     if kind in ("image", "voice", "video", "file"):
-        msg.data["download_code"] = str(content.get("downloadCode") or "")
+        msg.data["media_id"] = _code(content)  # the core's name for the id a platform's media is fetched by
+    if kind == "file":
+        msg.data["filename"] = str(content.get("fileName") or "")
     return msg

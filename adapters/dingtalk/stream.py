@@ -164,7 +164,7 @@ class StreamClient(DingTalkStreamClient):
         """Handle one frame and send its ack; True when DingTalk asks to reconnect."""
         try:
             frame = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             logger.warning("dingtalk/{}: a stream frame that is not JSON was dropped", self.name)
             return False
         headers = frame.get("headers") if isinstance(frame, dict) else None
