@@ -19,11 +19,12 @@ from bot.chain import Desk
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
-from bot.errors import BadRequest, BusUnavailable, PlatformError, SignatureError
+from bot.errors import BadRequest, BusUnavailable, PlatformError, SignatureError, is_outage
 from bot.intake import Intake
 from bot.listen import Listener
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
+from bot.outage import Outages, address_of
 from bot.redis_pipe import AutoPipeline
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
@@ -31,6 +32,8 @@ from bot.storage import Store
 from bot.worker import INBOUND, OUTBOUND, Worker
 
 __all__ = ["Runtime", "DEDUPE_TTL"]
+
+OUTAGES = web.AppKey("outages", Outages)
 
 DEDUPE_TTL = 24 * 3600.0  # platforms retry within seconds; a day is plenty
 
@@ -80,6 +83,11 @@ class Runtime:
         self._lag_watch: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
         self.metrics = Metrics()
+        where = {"storage": address_of(config.storage)}
+        if self.redis is not None:
+            where["redis"] = address_of(config.bus)
+        self.outages = Outages(where)
+        self.bus.outages = self.outages
         self.intake = Intake(config.server.callbacks_first, self.metrics.gave_way.observe)
         self.bus.give_way = self.intake.give_way
         self.worker = Worker(self)
@@ -100,7 +108,8 @@ class Runtime:
         if isinstance(self.bus, MemoryBus):
             await self._resume_deliveries()
         self.bus.subscribe(INBOUND, self.worker.handle)
-        self.bus.subscribe(OUTBOUND, self.sender.handle)
+        # one recipient's deliveries in order; a slow platform never holds up another recipient's
+        self.bus.subscribe(OUTBOUND, self.sender.handle, lanes=True)
         await self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
         # kefu_loop_lag_seconds: a webhook arriving while the loop is held waits as long
@@ -140,6 +149,7 @@ class Runtime:
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes, middlewares=[_errors])
+        app[OUTAGES] = self.outages
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -283,23 +293,37 @@ class Runtime:
     async def tick(self) -> None:
         """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""
         desk = Desk(**self.desk_parts())
+        down = ""
         for rule in self.rules.on_tick:
             try:
                 await rule(desk)
-            except Exception:
-                logger.exception("timed rule {} failed", getattr(rule, "__qualname__", rule))
+            except Exception as e:
+                if not is_outage(e):
+                    logger.exception("timed rule {} failed", getattr(rule, "__qualname__", rule))
+                    continue
+                down = self.outages.down(e)  # the next tick tries again
         for d in desk.out:
             await self.enqueue_delivery(d)
         if await self.retry_dead_letters():
             logger.info("dead letters marked for retry are queued again")
+        if down:
+            raise BusUnavailable(f"{down}: a timed rule could not run")
 
     async def _tick_loop(self) -> None:
+        failed = ""
         while True:
             await asyncio.sleep(self.config.timers.tick)
             try:
                 await self.tick()
-            except Exception:  # storage briefly down: try again next tick
-                logger.exception("timer tick failed")
+            except Exception as e:  # storage or Redis briefly down: try again next tick
+                if not is_outage(e):
+                    logger.exception("timer tick failed")
+                    continue
+                failed = self.outages.down(e)
+            else:
+                if failed:
+                    self.outages.up(failed)
+                    failed = ""
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.bus.drain(timeout)
@@ -335,7 +359,12 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         logger.warning("{} {} refused ({}): {}", request.method, request.path, e.status, e)
         return web.Response(status=e.status, text=f"{type(e).__name__}: {e}\n")
     except BusUnavailable as e:
-        logger.error("{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e)
+        outages = request.app.get(OUTAGES)
+        if outages is None:
+            logger.error("{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e)
+        else:  # one line for the outage, not one per callback
+            outages.down(e)
+            logger.debug("{} {}: not stored, answering 503 so the platform retries", request.method, request.path)
         return web.Response(status=503, text="temporarily unavailable\n")
     except Exception:
         logger.exception(

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
-from bot.errors import is_outage
+from bot.errors import LeaseLost, is_outage
+from bot.lanes import Lanes
+from bot.outage import Outages
 
 __all__ = [
     "Bus",
@@ -29,10 +33,11 @@ __all__ = [
     "REFUSED",
     "partition_of",
     "make_bus",
+    "Lease",
+    "lease_held",
 ]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-Keeper = Callable[[], Awaitable[bool]]
 PARTITIONS = 8
 
 
@@ -54,6 +59,34 @@ def partition_of(key: str, partitions: int = PARTITIONS) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+class Lease:
+    """This process's hold on one partition, as far as it can tell: renewed apart from the work,
+    trusted only until the last renewal's expiry (less a margin), and lost for good once Redis
+    says another process holds it."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self.valid_until = time.monotonic() + ttl * 0.8  # just acquired
+        self.lost = False
+
+    def renewed(self, asked_at: float) -> None:
+        """Redis extended it by `ttl` at some moment after `asked_at` (monotonic)."""
+        self.valid_until = asked_at + self.ttl * 0.8
+
+    def held(self) -> bool:
+        return not self.lost and time.monotonic() < self.valid_until
+
+
+_LEASE: ContextVar[Lease | None] = ContextVar("kefu_bus_lease", default=None)
+
+
+def lease_held() -> bool:
+    """Does the process still serve the partition the message in hand came from? Checked before
+    every platform send: a process that lost it stops, and the new owner does the work once."""
+    lease = _LEASE.get()
+    return lease is None or lease.held()
+
+
 class Bus(ABC):
     """Publish payloads to a topic by key; consume each partition in order, one at a time."""
 
@@ -64,14 +97,23 @@ class Bus(ABC):
     def __init__(self, partitions: int = PARTITIONS):
         self.partitions = partitions
         self._handlers: dict[str, Handler] = {}
+        self._laned: set[str] = set()  # topics whose keys run side by side (bot.lanes)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
         self._marks: dict[str, tuple[str, float]] = {}  # publish_once's marks and guards: (value, expiry)
         self.give_way: Callable[[], Awaitable[None]] | None = None  # awaited before each message (bot.intake)
+        self.outages = Outages()  # the runtime's, shared with the rest of the process
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
+    def subscribe(self, topic: str, handler: Handler, *, lanes: bool = False) -> None:
+        """`lanes`: messages of different keys in one partition are handled side by side (each
+        key still in order); otherwise one partition's messages are handled one at a time."""
         self._handlers[topic] = handler
+        if lanes:
+            self._laned.add(topic)
+
+    def lane_of(self, topic: str, key: str) -> str:
+        return key if topic in self._laned else ""
 
     @abstractmethod
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
@@ -116,9 +158,7 @@ class Bus(ABC):
         if not task.cancelled() and task.exception() and not self._stopping.is_set():
             logger.opt(exception=task.exception()).error("bus consumer {} died", task.get_name())
 
-    async def _handle(
-        self, topic: str, handler: Handler, payload: dict[str, Any], still_ours: Keeper | None = None
-    ) -> bool:
+    async def _handle(self, topic: str, handler: Handler, payload: dict[str, Any]) -> bool:
         """Handle one message; False if it must stay on the bus (unfinished: to be handled again).
 
         A bad message is logged and skipped, so it cannot block the partition. Redis or the
@@ -127,24 +167,26 @@ class Bus(ABC):
         """
         if self.give_way is not None:
             await self.give_way()
-        delay = 0.2
+        delay, failed = 0.2, ""
         while True:
+            if not lease_held():
+                return False  # another process took the partition over; it will handle the message
             try:
                 await handler(payload)
+                if failed:
+                    self.outages.up(failed)
                 return True
+            except LeaseLost:
+                return False
             except Exception as e:
                 if not is_outage(e):
                     logger.exception("handler for {} failed on one message; it is skipped", topic)
                     return True
-                logger.warning(
-                    "{}: storage or bus unreachable ({}); the message is tried again in {:.1f}s", topic, e, delay
-                )
+                failed = self.outages.down(e)
             if self._stopping.is_set():
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-            if still_ours is not None and not await still_ours():
-                return False  # another process took the partition over; it will handle the message
 
     @abstractmethod
     async def pending(self, topic: str) -> int:
@@ -181,10 +223,10 @@ class MemoryBus(Bus):
 
     def __init__(self, partitions: int = PARTITIONS):
         super().__init__(partitions)
-        self._queues: dict[tuple[str, int], asyncio.Queue[str]] = {}
+        self._queues: dict[tuple[str, int], asyncio.Queue[tuple[str, str]]] = {}
         self._inflight: dict[str, int] = {}
 
-    def _q(self, topic: str, p: int) -> asyncio.Queue[str]:
+    def _q(self, topic: str, p: int) -> asyncio.Queue[tuple[str, str]]:
         q = self._queues.get((topic, p))
         if q is None:  # not setdefault: that would build a queue on every publish
             q = self._queues[(topic, p)] = asyncio.Queue()
@@ -192,26 +234,36 @@ class MemoryBus(Bus):
 
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         # Serialized like the Redis engine, so both engines carry exactly the same data.
-        self._q(topic, partition_of(key, self.partitions)).put_nowait(json.dumps(payload, ensure_ascii=False))
+        raw = json.dumps(payload, ensure_ascii=False)
+        self._q(topic, partition_of(key, self.partitions)).put_nowait((self.lane_of(topic, key), raw))
 
     async def close(self, grace: float = 2.0) -> None:
         """Let the messages in hand finish, then stop (waiting on an empty queue is safe to cancel)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + grace
+        self._stopping.set()
         while any(self._inflight.values()) and loop.time() < end:  # noqa: ASYNC110 (bounded poll at shutdown)
             await asyncio.sleep(0.01)
         await super().close(grace=0)
 
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
         q = self._q(topic, partition)
-        while not self._stopping.is_set():
-            raw = await q.get()
-            self._inflight[topic] = self._inflight.get(topic, 0) + 1
+
+        async def run(raw: str) -> bool:
             try:
-                await self._handle(topic, handler, json.loads(raw))
+                return await self._handle(topic, handler, json.loads(raw))
             finally:
                 self._inflight[topic] -= 1
                 q.task_done()
+
+        lanes: Lanes[str] = Lanes(run)
+        try:
+            while not self._stopping.is_set():
+                lane, raw = await q.get()
+                self._inflight[topic] = self._inflight.get(topic, 0) + 1
+                await lanes.put(lane, raw)
+        finally:
+            await lanes.cancel()
 
     async def pending(self, topic: str) -> int:
         queued = sum(q.qsize() for (t, _), q in self._queues.items() if t == topic)

@@ -13,7 +13,10 @@ __all__ = [
     "Unreachable",
     "Uncertain",
     "BusUnavailable",
+    "LeaseLost",
+    "StorageUnavailable",
     "is_outage",
+    "outage_of",
 ]
 
 
@@ -48,7 +51,8 @@ class PlatformError(KefuError):
         self.errcode = errcode
         self.errmsg = errmsg
         self.platform = platform
-        super().__init__(f"{platform} errcode {errcode}: {errmsg}".strip())
+        # errcode 0: kefu's own refusal before any call (a picture a platform cannot take, say)
+        super().__init__(f"{platform} errcode {errcode}: {errmsg}" if errcode else f"{platform}: {errmsg}")
 
 
 class TransientError(KefuError):
@@ -77,32 +81,53 @@ class BusUnavailable(KefuError):
     """The bus could not take a message; the webhook must answer an error so the platform retries."""
 
 
+class LeaseLost(KefuError):
+    """This process no longer serves the bus partition the work came from: it stops, and the
+    process that took the partition over does the work (once)."""
+
+
+class StorageUnavailable(KefuError):
+    """The database cannot be opened at start-up; the message names it and the fix, in one line."""
+
+
 def is_outage(e: BaseException) -> bool:
     """Is this Redis or the database being unreachable or briefly in the way (a deadlock, a
     lock held by another process), so the same work is worth trying again, rather than a bad message?"""
+    return outage_of(e) is not None
+
+
+def outage_of(e: BaseException) -> str | None:
+    """Which server an outage error is about: "redis", "storage", or None for any other error."""
     import sqlite3
 
     import redis.exceptions as rex
 
-    seen = 0
-    while e is not None and seen < 5:
-        if isinstance(e, BusUnavailable | rex.ConnectionError | rex.TimeoutError | ConnectionError | TimeoutError):
-            return True
-        if isinstance(e, sqlite3.OperationalError) and any(w in str(e) for w in _SQLITE_TRANSIENT):
-            return True
-        if type(e).__module__.startswith("asyncpg"):
-            if "Connection" in type(e).__name__ or (type(e).__name__ == "InterfaceError" and "closed" in str(e)):
-                return True
+    chain: list[BaseException] = []
+    while e is not None and len(chain) < 5:
+        chain.append(e)
+        e = e.__cause__  # type: ignore[assignment]
+    if any(isinstance(x, rex.ConnectionError | rex.TimeoutError) for x in chain):
+        return "redis"
+    for x in chain:
+        if isinstance(x, sqlite3.OperationalError) and any(w in str(x) for w in _SQLITE_TRANSIENT):
+            return "storage"
+        if type(x).__module__.startswith("asyncpg"):
+            if "Connection" in type(x).__name__ or (type(x).__name__ == "InterfaceError" and "closed" in str(x)):
+                return "storage"
             # a connection the server just ended, still reading its last error when taken:
             # "cannot switch to state 15; another operation (2) is in progress"
-            if type(e).__name__ == "InternalClientError" and "cannot switch to state" in str(e):
-                return True
-        state = str(getattr(e, "sqlstate", "") or "")
+            if type(x).__name__ == "InternalClientError" and "cannot switch to state" in str(x):
+                return "storage"
+        state = str(getattr(x, "sqlstate", "") or "")
         # serialization failure, deadlock; connection exceptions; the server shutting down or starting
         if state in ("40001", "40P01", "53300", "57P01", "57P02", "57P03") or state.startswith("08"):
-            return True
-        e, seen = e.__cause__, seen + 1  # type: ignore[assignment]
-    return False
+            return "storage"
+    for x in chain:
+        if isinstance(x, BusUnavailable):
+            return "redis" if str(x).startswith("redis") else "storage"
+        if isinstance(x, ConnectionError | TimeoutError):  # a driver's socket: the database's (Redis's are above)
+            return "storage"
+    return None
 
 
 _SQLITE_TRANSIENT = ("locked", "busy", "disk I/O", "unable to open")

@@ -21,8 +21,9 @@ from typing import Any
 
 from loguru import logger
 
-from bot.bus import DUPLICATE, REFUSED, TAKEN, Bus, Guard, Handler, partition_of
+from bot.bus import _LEASE, DUPLICATE, REFUSED, TAKEN, Bus, Guard, Handler, Lease, lease_held, partition_of
 from bot.errors import BusUnavailable
+from bot.lanes import Lanes
 from bot.redis_pipe import AutoPipeline
 
 __all__ = ["RedisBus", "lease_key"]
@@ -30,12 +31,12 @@ __all__ = ["RedisBus", "lease_key"]
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _ONCE = (
     "if redis.call('set', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then "
-    "redis.call('xadd', KEYS[2], '*', 'd', ARGV[2]) return 1 end return 0"
+    "redis.call('xadd', KEYS[2], '*', 'd', ARGV[2], 'k', ARGV[3]) return 1 end return 0"
 )
-# the same, after a guard: KEYS[3] absent (then set to ARGV[3]) or holding ARGV[3], else -1
+# the same, after a guard: KEYS[3] absent (then set to ARGV[4]) or holding ARGV[4], else -1
 _GUARDED_ONCE = (
-    "if not redis.call('set', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) "
-    "and redis.call('get', KEYS[3]) ~= ARGV[3] then return -1 end " + _ONCE
+    "if not redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) "
+    "and redis.call('get', KEYS[3]) ~= ARGV[4] then return -1 end " + _ONCE
 )
 _ACQUIRE = (
     "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
@@ -43,6 +44,22 @@ _ACQUIRE = (
 )
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _ACK = "redis.call('xack', KEYS[1], ARGV[1], unpack(ARGV, 2)) return redis.call('xdel', KEYS[1], unpack(ARGV, 2))"
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def _payload(stream: str, entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any] | None:
+    raw = fields.get(b"d") or fields.get("d")
+    try:
+        payload = json.loads(raw)
+    except (TypeError, ValueError):
+        payload = None
+    if not isinstance(payload, dict):
+        logger.error("bus {}: entry {} is not a JSON object; dropped", stream, entry_id)
+        return None
+    return payload
 
 
 def lease_key(prefix: str, topic: str, p: int) -> str:
@@ -78,8 +95,9 @@ class RedisBus(Bus):
 
     async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, ensure_ascii=False)
+        stream = self._stream(topic, partition_of(key, self.partitions))
         try:
-            await self.pipe.execute("XADD", self._stream(topic, partition_of(key, self.partitions)), "*", "d", data)
+            await self.pipe.execute("XADD", stream, "*", "d", data, "k", self.lane_of(topic, key))
         except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
             raise BusUnavailable(f"redis: {e}") from e
 
@@ -89,7 +107,7 @@ class RedisBus(Bus):
         """The guard, the mark (keys under the prefix, as State writes them) and the entry in one script."""
         data = json.dumps(payload, ensure_ascii=False)
         keys = [self.prefix + mark, self._stream(topic, partition_of(key, self.partitions))]
-        args: list[Any] = [int(ttl * 1000), data]
+        args: list[Any] = [int(ttl * 1000), data, self.lane_of(topic, key)]
         try:
             if guard is None:
                 done = await self.pipe.script(_ONCE, keys, args)
@@ -117,8 +135,9 @@ class RedisBus(Bus):
                 pipe.zcard(self._members)
                 *_, alive = await pipe.execute()
             self._alive = max(1, int(alive))
+            self.outages.up("redis")
         except Exception as e:
-            logger.warning("bus: cannot mark this process alive ({})", e)
+            self.outages.down(e, "redis")
 
     async def _heartbeat(self) -> None:
         while not self._stopping.is_set():
@@ -147,13 +166,6 @@ class RedisBus(Bus):
         except Exception as e:  # it expires by itself
             logger.info("bus: lease {}:{} not released ({})", topic, p, e)
 
-    async def _still_ours(self, topic: str, p: int) -> bool:
-        """Renew the lease while a message waits for Redis or the database to come back."""
-        try:
-            return await self._renew(topic, p)
-        except Exception:
-            return True  # Redis itself is down: nobody else can take the lease either
-
     def _should_yield(self, topic: str, p: int) -> bool:
         """Another process joined: hand back the highest partitions above our share."""
         owned = sorted(self._owned.get(topic, set()))
@@ -171,68 +183,92 @@ class RedisBus(Bus):
 
     async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
         backoff = 0.2
-        served = [False]  # set by _serve on each read that worked: the next failure starts a fresh backoff
         while not self._stopping.is_set():
             try:
                 if not await self._acquire(topic, partition):
+                    self.outages.up("redis")
                     await asyncio.sleep(0.3 + random.random() * 0.4)  # standby
                     continue
+                self.outages.up("redis")
                 try:
-                    await self._serve(topic, partition, handler, served)
+                    await self._serve(topic, partition, handler)
                 finally:
                     await self._release(topic, partition)
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                if served[0]:  # it had been working: a dropped connection, say, after Redis restarted
-                    backoff, served[0] = 0.2, False
-                logger.warning("bus {}:{}: redis unavailable ({}); retrying in {:.1f}s", topic, partition, e, backoff)
+                self.outages.down(e, "redis")  # logged once for the process, not per partition
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _serve(self, topic: str, partition: int, handler: Handler, served: list[bool]) -> None:
-        """Consume the partition while this process holds its lease."""
+    async def _keep(self, lease: Lease, topic: str, partition: int) -> None:
+        """Renew the lease a few times per its life, whatever the work is doing; a renewal Redis
+        refuses (another process holds it) ends it at once, one that fails leaves it to expire."""
+        while not lease.lost:
+            await asyncio.sleep(lease.ttl / 4)
+            asked = time.monotonic()
+            try:
+                ours = await self._renew(topic, partition)
+            except Exception as e:
+                self.outages.down(e, "redis")
+                continue
+            if ours:
+                lease.renewed(asked)
+            else:
+                lease.lost = True
+                logger.warning("bus {}:{}: lease lost; another process takes over", topic, partition)
+
+    async def _serve(self, topic: str, partition: int, handler: Handler) -> None:
+        """Consume the partition while this process holds its lease: entries go to lanes (one
+        recipient's deliveries in order, different recipients' side by side) and are acknowledged
+        one by one as they finish, only while the lease is still held."""
         stream = self._stream(topic, partition)
         await self._ensure_group(stream)
         await self._claim_all(stream)
-        start_id = "0"  # first what this consumer holds pending (claimed or its own), in order
-        renewed = time.monotonic()  # _acquire just set the lease
-        while not self._stopping.is_set():
-            # renewed a few times per lease, not on every read: nobody can take it before it expires
-            if time.monotonic() - renewed > self.lease_ms / 4000:
-                if not await self._renew(topic, partition):
-                    logger.warning("bus {}: lease lost; another process takes over", stream)
-                    return
-                renewed = time.monotonic()
-            if self._should_yield(topic, partition):
-                return
-            # a short block: stopping waits for the read to end rather than cancel it mid-reply
-            resp = await self.redis.xreadgroup(
-                self.GROUP, self.consumer, {stream: start_id}, count=32, block=None if start_id == "0" else 500
-            )
-            entries = resp[0][1] if resp else []
-            served[0] = True
-            if start_id == "0" and not entries:
-                start_id = ">"
-                continue
-            done: list[Any] = []  # acknowledged together, after the batch (a replay is a duplicate, dropped)
-            try:
+        lease = Lease(self.lease_ms / 1000)
+        keeper = asyncio.create_task(self._keep(lease, topic, partition), name=f"bus:lease:{topic}:{partition}")
+        token = _LEASE.set(lease)  # the lanes' tasks, created below, see it (bot.bus.lease_held)
+
+        async def run(entry: tuple[Any, dict[str, Any] | None]) -> bool:
+            entry_id, payload = entry
+            if payload is not None and not await self._handle(topic, handler, payload):
+                return False  # left pending: whoever serves the partition next takes it first
+            if not lease.held():
+                return False  # not ours to acknowledge: the new owner finds it already done
+            await self._ack(stream, [entry_id])
+            return True
+
+        lanes: Lanes[tuple[Any, dict[str, Any] | None]] = Lanes(run)
+        try:
+            last = "0"  # first what this consumer holds pending (claimed or its own), in order
+            while not self._stopping.is_set() and lease.held() and not lanes.stopped:
+                if self._should_yield(topic, partition):
+                    break
+                # a short block: stopping waits for the read to end rather than cancel it mid-reply
+                resp = await self.redis.xreadgroup(
+                    self.GROUP, self.consumer, {stream: last}, count=32, block=None if last != ">" else 500
+                )
+                entries = resp[0][1] if resp else []
+                if last != ">" and not entries:
+                    last = ">"
+                    continue
                 for entry_id, fields in entries:
-                    raw = fields.get(b"d") or fields.get("d")
-                    try:
-                        payload = json.loads(raw)
-                    except (TypeError, ValueError):
-                        logger.error("bus {}: entry {} is not JSON; dropped", stream, entry_id)
-                        payload = None
-                    if payload is not None and not await self._handle(
-                        topic, handler, payload, lambda: self._still_ours(topic, partition)
-                    ):
-                        return  # left pending: whoever serves the partition next takes it first
-                    done.append(entry_id)
+                    if last != ">":
+                        last = entry_id  # the pending ones after it, next time
+                    lane = _text(fields.get(b"k") or fields.get("k"))
+                    await lanes.put(lane, (entry_id, _payload(stream, entry_id, fields)))
+        except asyncio.CancelledError:
+            await lanes.cancel()  # shutting down past its grace: what is in hand stays pending
+            raise
+        finally:
+            lanes.stop()
+            try:
+                await lanes.join()  # what a lane has in hand finishes; the rest stays pending
             finally:
-                if done:
-                    await self._ack(stream, done)
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+                _LEASE.reset(token)
 
     async def _claim_all(self, stream: str) -> None:
         """Take over every entry the group holds pending on this stream (a dead owner's)."""
@@ -254,7 +290,9 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                logger.warning("bus {}: ack of {} entries failed ({}); retrying", stream, len(entry_ids), e)
+                self.outages.down(e, "redis")
+                if not lease_held():
+                    return  # the new owner has it; handled already, so a replay is dropped
                 await asyncio.sleep(0.5)
 
     async def pending(self, topic: str) -> int:

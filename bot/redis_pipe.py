@@ -19,7 +19,8 @@ import asyncio
 import hashlib
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.batching import Batcher, settle
 
@@ -70,6 +71,10 @@ class AutoPipeline(Batcher[tuple[Any, ...]]):
             await conn.disconnect(nowait=True)
             if not isinstance(e, Exception):
                 raise  # cancelled: the flusher fails every caller (bot.batching)
+            if not isinstance(e, RedisError):  # the batch's own timeout: Redis's, as the callers must tell
+                err = RedisConnectionError(f"redis: {type(e).__name__} {e}".strip())
+                err.__cause__ = e
+                e = err
             for _, fut in batch:  # the connection: every caller in the batch gets it
                 settle(fut, error=e)
             return

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from bot.adapter import SEND_IMAGES
-from bot.errors import BusUnavailable, PlatformError, RateLimited, TransientError, Uncertain, Unreachable, is_outage
+from bot.bus import lease_held
+from bot.errors import (
+    BusUnavailable,
+    LeaseLost,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    Uncertain,
+    Unreachable,
+    is_outage,
+)
 from bot.model import Delivery
 
 if TYPE_CHECKING:
@@ -88,6 +98,9 @@ class Sender:
         error = ""
         attempt = waits = 0
         while attempt < self.attempts:
+            if not lease_held():  # another process serves this partition now: it sends, not us
+                await self._release(d)
+                raise LeaseLost(f"delivery {d.id[:8]}: the partition went to another process")
             try:
                 if d.kind == "image" and d.media_from and d.media_from != d.account:
                     d.media = await rt.bridge_media(d.media_from, d.media, d.account)
@@ -142,19 +155,22 @@ class Sender:
 
     async def _finish(self, d: Delivery, status: str, *, error: str = "", external_id: str | None = None) -> None:
         """Record the outcome; once the platform has a message, the record must not be lost to an outage."""
-        delay = 0.2
+        delay, down = 0.2, ""
         for _ in range(60):
             try:
                 await self.rt.store.finish_delivery(
                     d.id, status, self.rt.clock.now(), error=error, external_id=external_id
                 )
-                return
             except Exception as e:
                 if not is_outage(e):
                     raise
-                logger.warning("delivery {}: outcome {} not recorded yet ({}); retrying", d.id[:8], status, e)
+                down = self.rt.outages.down(e)  # logged once for the outage, not per try
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            if down:
+                self.rt.outages.up(down)
+            return
         raise BusUnavailable(f"storage: the outcome of delivery {d.id} could not be recorded")
 
     async def _release(self, d: Delivery) -> None:

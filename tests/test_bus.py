@@ -96,7 +96,7 @@ async def test_webhook_answers_503_when_the_message_cannot_be_stored(tmp_path):
     from bot.app import Runtime
 
     rt = Runtime(sb.config)
-    rt.bus.subscribe = lambda *a: None  # consumers would only retry against the dead Redis
+    rt.bus.subscribe = lambda *a, **k: None  # consumers would only retry against the dead Redis
     await rt.start()
     try:
         url = f"http://127.0.0.1:{rt.port}/wechat/mp"

@@ -17,9 +17,10 @@ import asyncpg
 import pytest
 
 from adapters.wechat.emulator import CS_SEND
+from adapters.wecom.emulator import APP_SEND
 from bot.sender import UNCERTAIN
 from tests.conftest import redis_url, reset_pg
-from tests.fleet import Fleet, check_exactly_once_in_order, secrets_in
+from tests.fleet import MARK, Fleet, check_exactly_once_in_order, secrets_in
 
 pytestmark = pytest.mark.timeout(240)  # each scenario is bounded; a hang fails, never stalls CI
 
@@ -108,6 +109,42 @@ async def test_a_process_killed_midway_loses_and_doubles_nothing(pg_database, tm
         )
 
 
+async def test_five_processes_over_a_slow_platform_make_every_platform_call_once(pg_database, tmp_path: Path):
+    """Leases are renewed apart from the work, and a process checks its lease before each send: with
+    five processes sharing the partitions (three joining under traffic, so partitions change hands)
+    and platforms that take 0.4 s a call, no platform call is made twice (counted at the emulators)."""
+    customers, per_customer = 24, 10
+    await reset_pg(pg_database)
+    async with Fleet(storage=pg_database, bus=redis_url(), workdir=tmp_path) as fleet:
+        sb = fleet.sb
+        sb.agents = {"小李": "lixiaoli", "小王": "wangxiaowang", "小张": "zhangxiaozhang", "小赵": "zhaoxiaozhao"}
+        sb.wecom.fail(APP_SEND, delay=0.4, times=1_000_000)  # every call takes 0.4 s, then is carried out
+        sb.wechat.fail(CS_SEND, delay=0.4, times=1_000_000)
+        await fleet.start("a")
+        await fleet.start("b")
+        await fleet.agents_online(via="a", timeout=30)
+        done = [0]
+        writers = [asyncio.create_task(_customer(fleet, c, per_customer, ["a", "b"], done)) for c in range(customers)]
+        for name in ("c", "d", "e"):  # each join makes the others hand partitions over mid-traffic
+            await asyncio.sleep(1.0)
+            await fleet.start(name)
+        await asyncio.gather(*writers)
+        total = customers * per_customer
+        await fleet.wait_relays(total, timeout=120)
+        await asyncio.sleep(1.0)  # a second process's send would be on its way by now
+
+        calls = Counter(MARK.search(str(c.body.get("text", {}).get("content", ""))) is not None and MARK.search(
+            str(c.body["text"]["content"])).group(0) for c in sb.wecom.sent(APP_SEND, accepted=False))
+        calls.pop(False, None)
+        assert len(calls) == total, f"{total - len(calls)} relays never sent"
+        twice = {m: n for m, n in calls.items() if n > 1}
+        assert not twice, f"relays sent more than once: {sorted(twice.items())[:10]}"
+        greetings = Counter(c.body["touser"] for c in sb.wechat.sent(CS_SEND, accepted=False))
+        assert set(greetings.values()) == {1} and len(greetings) == customers, greetings
+        check_exactly_once_in_order(fleet.relays(), customers, per_customer)
+        print(f"\n5 processes, 0.4 s a platform call: {total} relays and {customers} greetings, each call made once")
+
+
 class PrivateRedis:
     """A redis-server of the test's own (append-only file, fsync always), to stop and start again
     without disturbing the shared one: a stop loses nothing it acknowledged, as in production."""
@@ -173,12 +210,25 @@ async def test_redis_stopped_for_five_seconds_under_traffic(pg_database, tmp_pat
             await _check_outcome(fleet, pg_database, relays, customers, per_customer)
             assert refused_in_gap > 0 and taken_in_gap == 0, (refused_in_gap, taken_in_gap)
             assert not secrets_in(fleet.logs(), fleet.sb)
+            _outage_logged_once_each_way(fleet, f"Redis at 127.0.0.1:{redis.port}/0")
             print(
                 f"\nRedis down for 5 s after {taken_before} of {total} callbacks: {refused_in_gap} answered "
                 f"with an error meanwhile and none taken; after it came back all {len(relays)} relayed once, in order"
             )
     finally:
         await redis.stop()
+
+
+def _outage_logged_once_each_way(fleet: Fleet, server: str) -> None:
+    """Each process says once that the server is unreachable, naming its address, and once that
+    it is back; no traceback, and no per-consumer or per-callback warnings about it."""
+    for path in sorted(fleet.workdir.glob("*.log")):
+        log = path.read_text(errors="replace")
+        lines = log.splitlines()
+        assert sum(f"{server} is unreachable" in line for line in lines) == 1, (path.name, log[-3000:])
+        assert sum(f"{server} is reachable again after" in line for line in lines) == 1, (path.name, log[-3000:])
+        assert "Traceback" not in log, (path.name, log[-3000:])
+        assert len([ln for ln in lines if "| WARNING" in ln or "| ERROR" in ln]) <= 4, (path.name, log[-3000:])
 
 
 async def test_postgresql_ending_every_session_under_traffic_loses_and_doubles_nothing(pg_database, tmp_path: Path):
@@ -207,7 +257,9 @@ async def test_postgresql_ending_every_session_under_traffic_loses_and_doubles_n
             relays = await fleet.wait_relays(total, timeout=120)
             await _check_outcome(fleet, pg_database, relays, customers, per_customer)
             assert ended >= 3, ended  # kefu had sessions open each time
-            assert "storage or bus unreachable" in fleet.logs()  # a statement in flight was cut off, and retried
+            logs = fleet.logs()  # a statement in flight was cut off, and retried: one line each way
+            assert "the database at 127.0.0.1:5432/" in logs and "is unreachable" in logs, logs[-2000:]
+            assert "is reachable again after" in logs
             print(f"\n{ended} PostgreSQL sessions ended in three rounds; all {len(relays)} relays once, in order")
     finally:
         await admin.close()
