@@ -1,4 +1,4 @@
-# kefu: slim Python base, non-root user, health check on /healthz.
+# kefu: slim Python base, non-root user, data in a volume, health check on the config's port.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -12,9 +12,13 @@ RUN pip install . && useradd --create-home --uid 10001 kefu && mkdir -p /data &&
 
 USER kefu
 WORKDIR /data
+# kefu.db (storage: sqlite:///kefu.db, relative to here) must outlive the container: mount a named
+# volume here. Declared after the chown above, since what a later RUN does to a volume is thrown away.
+VOLUME ["/data"]
 EXPOSE 8080
 # listen on every interface inside the container; mount your kefu.yaml at /data/kefu.yaml
 ENV KEFU_HOST=0.0.0.0
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"KEFU_PORT\", \"8080\")}/healthz', timeout=2)" || exit 1
+# asks /healthz on 127.0.0.1 at the port the config file sets (server.port), whatever it is
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["kefu", "health", "--config", "/data/kefu.yaml"]
 CMD ["kefu", "run", "--config", "/data/kefu.yaml"]

@@ -1,4 +1,4 @@
-"""The `kefu` command: run, check-config, demo."""
+"""The `kefu` command: run, check-config, health, report, deadletters, demo."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ import argparse
 import asyncio
 import gc
 import importlib
+import os
 import signal
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from bot.config import Config, load_config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StorageUnavailable
 from bot.log import secrets_of, setup_logging
 from bot.loop import run as run_loop
+from bot.startup import opening_storage
+
+if TYPE_CHECKING:
+    from bot.storage import Store
 
 __all__ = ["main"]
 
@@ -29,8 +36,34 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
+def _warn_placeholders(path: str) -> None:
+    """One line per value still as the example has it: kefu runs, but not yet for real."""
+    import yaml
+
+    from bot.placeholders import find_placeholders
+
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))  # it loaded once already, so it reads
+    for p in find_placeholders(raw, os.environ):
+        print(f"kefu: warning: {p.warning}", file=sys.stderr)
+
+
+async def _open_store(url: str) -> Store:
+    """Storage with its tables created, or StorageUnavailable saying why it cannot be opened."""
+    from bot.storage import Store
+
+    store = Store(url)
+    try:
+        with opening_storage(url):
+            await store.create_tables()
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.file)
+    _warn_placeholders(args.file)
     accounts = ", ".join(f"{a.name} ({a.platform}, {a.role}) at /{a.platform}/{a.name}" for a in cfg.accounts)
     print(f"{args.file}: OK")
     print(f"  accounts: {accounts}")
@@ -48,7 +81,8 @@ async def _serve(cfg: Config, reuse_port: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await rt.start()
+    with opening_storage(cfg.storage):
+        await rt.start()
     # what start-up built lives as long as the process: kept out of the collector's full passes,
     # which otherwise walk it all and stall every webhook for tens of milliseconds
     gc.freeze()
@@ -61,6 +95,8 @@ async def _serve(cfg: Config, reuse_port: bool = False) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
+    if not args.reuse_port:  # a worker of --workers: its supervisor has warned already
+        _warn_placeholders(args.config)
     setup_logging(cfg.log_level, secrets_of(cfg))
     if args.workers < 1:
         print("kefu: --workers must be at least 1", file=sys.stderr)
@@ -75,6 +111,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         from bot.workers import supervise
 
+        async def tables() -> None:  # once, so a database that cannot be opened is said once, not per restart
+            await (await _open_store(cfg.storage)).close()
+
+        run_loop(tables())
         return supervise(args.config, args.workers)
     try:
         run_loop(_serve(cfg, reuse_port=args.reuse_port))
@@ -106,11 +146,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         from bot.clock import Clock
-        from bot.storage import Store
 
-        store = Store(cfg.storage)
+        store = await _open_store(cfg.storage)
         try:
-            await store.create_tables()
             if args.daily:
                 print(await reports.daily_summary(store, cfg, day(args.daily, "--daily"), Clock().now()))
                 return 0
@@ -138,11 +176,9 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         import datetime as dt
 
         from bot.clock import Clock
-        from bot.storage import Store
 
-        store = Store(cfg.storage)
+        store = await _open_store(cfg.storage)
         try:
-            await store.create_tables()
             if args.retry or args.retry_all:
                 n = await store.mark_for_retry(None if args.retry_all else args.retry, Clock().now())
                 print(f"{n} deliveries marked; the running kefu sends them again within {cfg.timers.tick:g}s")
@@ -161,6 +197,33 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return run_loop(run())
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 if the kefu this config sets up answers /healthz, else 1: the container's health check,
+    asking on the port the file sets (server.port) rather than guessing it."""
+    import urllib.request
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"kefu health: {args.config}: {e}", file=sys.stderr)
+        return 1
+    host, port = cfg.server.host, cfg.server.port
+    if not port:
+        print("kefu health: server.port is 0 (any free port), so there is no port to ask", file=sys.stderr)
+        return 1
+    if host in ("", "0.0.0.0", "::", "localhost"):  # every interface (or the name): ask on the loopback
+        host = "127.0.0.1"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
+    try:
+        with direct.open(url, timeout=args.timeout) as r:
+            print(f"{url}: {r.status} {r.read(200).decode(errors='replace')}")
+            return 0
+    except OSError as e:  # refused, timed out, or an HTTP error status
+        print(f"kefu health: {url}: {getattr(e, 'reason', None) or e}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kefu", description="Online customer-service relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a config file and say what it sets up")
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("health", help="exit 0 if the kefu of this config answers /healthz, else 1")
+    p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its server.port is asked)")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the answer (default 2)")
+    p.set_defaults(func=cmd_health)
     p = sub.add_parser("report", help="the record sheet (CSV/XLSX) or the daily summary")
     p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its storage is read)")
     p.add_argument("--from", dest="date_from", help="first day, e.g. 2026-11-01")
@@ -191,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")
     p.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except StorageUnavailable as e:  # the admin's to fix: one line, no traceback
+        print(f"kefu: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ async def test_readyz_is_503_when_the_bus_is_down(tmp_path):
     await sb.wechat.start()
     await sb.wecom.start()
     rt = Runtime(sb.config)
-    rt.bus.subscribe = lambda *a: None  # consumers would only retry against the dead Redis
+    rt.bus.subscribe = lambda *a, **kw: None  # consumers would only retry against the dead Redis
     await rt.start()
     try:
         import aiohttp
@@ -72,3 +72,70 @@ async def test_readyz_is_503_when_the_bus_is_down(tmp_path):
         await rt.stop()
         await sb.wechat.stop()
         await sb.wecom.stop()
+
+
+# -- `kefu health`: the container's health check, on the port the config sets ----------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config_on(tmp_path, port: int):
+    from pathlib import Path
+
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).parent.parent / "config" / "kefu.example.yaml").read_text(encoding="utf-8"))
+    raw["server"] = {"host": "0.0.0.0", "port": port}  # as in the container: every interface
+    raw["storage"] = f"sqlite:///{tmp_path / 'kefu.db'}"
+    path = tmp_path / "kefu.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _kefu(*args: str, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_kefu_health_is_0_for_a_running_kefu_on_the_port_its_config_sets(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    port = _free_port()
+    assert port != 8080
+    config = _config_on(tmp_path, port)
+    kefu = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert kefu.poll() is None and time.monotonic() < deadline, "kefu did not start"
+                time.sleep(0.2)
+        r = _kefu("health", "--config", str(config))
+        assert r.returncode == 0, r.stderr
+    finally:
+        kefu.terminate()
+        kefu.wait(30)
+
+
+def test_kefu_health_is_1_when_nothing_answers_on_that_port(tmp_path):
+    port = _free_port()
+    r = _kefu("health", "--config", str(_config_on(tmp_path, port)))
+    assert r.returncode == 1
+    assert f"127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
