@@ -151,6 +151,15 @@ agent_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Agents online now, with their last activity: shared by every process, kept across a restart.
+presence = Table(
+    "presence",
+    metadata,
+    Column("agent", String(64), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("last_at", Float, nullable=False),
+)
+
 # Open conversations per agent, kept with every change of a conversation's agent or status, so
 # an assignment reads two rows instead of counting every open conversation (Store.load).
 agent_load = Table(
@@ -750,6 +759,34 @@ class Store:
         )
 
     # -- agents --------------------------------------------------------------------
+
+    # Each change of presence is one statement, so processes agree on who changed it.
+
+    async def online(self) -> dict[str, float]:
+        """Agents online, with the time of their last activity."""
+        return {r["agent"]: r["last_at"] for r in await self._rows("SELECT agent, last_at FROM presence")}
+
+    async def is_online(self, agent: str) -> bool:
+        return await self._value("SELECT 1 FROM presence WHERE agent = $1", agent) is not None
+
+    async def go_online(self, agent: str, now: float) -> bool:
+        """True for the one caller that brought them online (False if they already were)."""
+        return (
+            await self._exec(
+                "INSERT INTO presence (agent, since, last_at) VALUES ($1, $2, $2) ON CONFLICT DO NOTHING", agent, now
+            )
+            == 1
+        )
+
+    async def go_offline(self, agent: str, idle_since: float | None = None) -> bool:
+        """True for the one caller that took them offline (only if idle since then, when given)."""
+        if idle_since is None:
+            return await self._exec("DELETE FROM presence WHERE agent = $1", agent) == 1
+        return await self._exec("DELETE FROM presence WHERE agent = $1 AND last_at <= $2", agent, idle_since) == 1
+
+    async def agent_active(self, agent: str, now: float) -> None:
+        """An online agent did something: they are not idle."""
+        await self._exec_alone("UPDATE presence SET last_at = $2 WHERE agent = $1", agent, now)
 
     async def current_of(self, agent: str) -> int | None:
         return await self._value("SELECT conversation_id FROM agent_state WHERE agent = $1", agent)

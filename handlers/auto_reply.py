@@ -1,4 +1,5 @@
-"""Auto-replies when nobody can answer: outside service hours, or in hours with no agent online.
+"""Auto-replies when nobody can answer: outside service hours (on a holiday, its own text), or in
+hours with no agent online.
 
 At most once per conversation per messages.auto_reply_interval, and never while an agent
 is actively answering it (answered within that interval).
@@ -13,8 +14,11 @@ __all__ = ["auto_reply", "off_hours_text"]
 
 
 def off_hours_text(ctx: Context) -> str:
+    """The weekly hours and the next opening; on a holiday, the holiday text (the hours would cover today)."""
     sched = schedule_of(ctx.config)
-    return ctx.config.messages.off_hours.format(hours=sched.describe_hours(), next_open=sched.describe_next(ctx.now))
+    texts = ctx.config.messages
+    text = texts.holiday if sched.is_holiday(ctx.now) else texts.off_hours
+    return text.format(hours=sched.describe_hours(), next_open=sched.describe_next(ctx.now))
 
 
 async def auto_reply(ctx: Context) -> None:

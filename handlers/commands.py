@@ -1,7 +1,8 @@
 """Desk commands, from any desk IM: /list /claim /transfer /close /history /status /help.
 
 A command is never relayed to a customer; an unknown one gets the help text; a command from
-anyone who is not a configured agent does nothing.
+anyone who is not a configured agent does nothing. /claim and /transfer stop at the agent's
+capacity unless forced with quality.override_prefix.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from bot.config import AgentConfig
 from bot.model import Conversation
 from handlers import assignment, handover, presence, survey
 
-__all__ = ["run", "HELP"]
+__all__ = ["run", "HELP", "help_text"]
 
-HELP = """可用命令:
+_HELP = """可用命令:
 上线 / 下线 (或 /on /off): 开始或结束接待
 /list: 我的会话和等待中的客户
-/claim #1024: 接入一位客户
-/transfer #1024 小王: 转给其他客服
+/claim #1024: 接入一位客户 (已满时 /claim {force}#1024 仍接入)
+/transfer #1024 小王: 转给其他客服 (对方已满时 /transfer #1024 {force}小王)
 /close #1024: 结束会话
 /history #1024: 最近的消息
 /status: 在线客服及各自的会话数
@@ -28,6 +29,7 @@ HELP = """可用命令:
 /q 退货: 发送快捷短语 (/q 查看全部)
 /help: 本说明
 回复客户: #1024 您好…… (不带工单号则发给您当前的会话)"""
+HELP = _HELP.format(force="!")  # with the default quality.override_prefix
 
 _TICKET = re.compile(r"^[#＃]?(\d{1,9})$")
 Command = Callable[[Context, AgentConfig, list[str]], Awaitable[None]]
@@ -47,6 +49,24 @@ async def _target(ctx: Context, agent: AgentConfig, args: list[str]) -> Conversa
         ctx.tell_agent(agent, "请指明工单号,例如: /close #1024")
         return None
     return conv
+
+
+def help_text(ctx: Context) -> str:
+    return _HELP.format(force=ctx.config.quality.override_prefix)
+
+
+def _forced(ctx: Context, args: list[str]) -> tuple[bool, list[str]]:
+    """The override prefix on an argument ("/claim !#1024", "/transfer #1024 !小王") forces past capacity."""
+    prefix = ctx.config.quality.override_prefix
+    forced = any(a.startswith(prefix) for a in args)
+    args = [a[len(prefix) :] if a.startswith(prefix) else a for a in args]
+    return forced, [a for a in args if a]
+
+
+async def _full(ctx: Context, agent: AgentConfig) -> str:
+    """Why the agent can take no more conversations ('' if they can)."""
+    held = (await ctx.store.load()).get(agent.name, 0)
+    return f"{agent.name} 已有 {held}/{agent.capacity} 个会话,无法再接入" if held >= agent.capacity else ""
 
 
 def _line(ctx: Context, conv: Conversation) -> str:
@@ -70,6 +90,7 @@ async def cmd_list(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
 
 
 async def cmd_claim(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
+    forced, args = _forced(ctx, args)
     conv = await _target(ctx, agent, args)
     if conv is None:
         return
@@ -82,11 +103,16 @@ async def cmd_claim(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
     if conv.agent and await presence.is_online(ctx, conv.agent):
         ctx.tell_agent(agent, f"#{conv.ticket} 正由 {conv.agent} 接待;如需接手请让对方 /transfer。")
         return
+    if not forced and (full := await _full(ctx, agent)):
+        prefix = ctx.config.quality.override_prefix
+        ctx.tell_agent(agent, f"{full}。如确需接入,请发送 /claim {prefix}#{conv.ticket}")
+        return
     await assignment.assign(ctx, conv, agent)
     await assignment.fill_queue(ctx)  # positions behind it moved up
 
 
 async def cmd_transfer(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
+    forced, args = _forced(ctx, args)
     if len(args) < 1:
         ctx.tell_agent(agent, "用法: /transfer #1024 小王")
         return
@@ -108,6 +134,10 @@ async def cmd_transfer(ctx: Context, agent: AgentConfig, args: list[str]) -> Non
     if not await presence.is_online(ctx, target.name):
         ctx.tell_agent(agent, f"{target.name} 不在线,无法转接。发送 /status 查看在线客服。")
         return
+    if not forced and (full := await _full(ctx, target)):
+        prefix = ctx.config.quality.override_prefix
+        ctx.tell_agent(agent, f"{full}。如确需转接,请发送 /transfer #{conv.ticket} {prefix}{target.name}")
+        return
     await assignment.assign(ctx, conv, target, note=f"{agent.name} 转给您")
     ctx.tell_customer(conv, ctx.config.messages.transferred)
     ctx.tell_agent(agent, f"#{conv.ticket} 已转给 {target.name}。")
@@ -122,7 +152,8 @@ async def cmd_close(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
         return
     await ctx.store.close_conversation(conv.id, ctx.now)
     if not await survey.ask(ctx, conv) and ctx.config.messages.closed:
-        ctx.tell_customer(conv, ctx.config.messages.closed)
+        # "closed", like "survey", tells a platform that keeps sessions (微信客服) the talk is over
+        ctx.tell_customer(conv, ctx.config.messages.closed, purpose="closed")
     ctx.tell_agent(agent, f"#{conv.ticket} {conv.customer_name} 已结束。")
     await assignment.fill_queue(ctx)  # a place is free: the next waiting customer
 
@@ -158,7 +189,7 @@ async def cmd_handover(ctx: Context, agent: AgentConfig, args: list[str]) -> Non
 
 
 async def cmd_help(ctx: Context, agent: AgentConfig, args: list[str]) -> None:
-    ctx.tell_agent(agent, HELP)
+    ctx.tell_agent(agent, help_text(ctx))
 
 
 COMMANDS: dict[str, Command] = {

@@ -1,12 +1,10 @@
 """Presence: agents go online and offline by saying so in their desk IM; the idle go offline.
 
-Kept in the runtime's state: in memory on the embedded default, in Redis (shared by every
-kefu process) when the bus is Redis.
+Kept in storage (SQLite on the embedded default, PostgreSQL in scale-out), so it survives a
+restart of kefu and every process sees the same desk.
 """
 
 from __future__ import annotations
-
-import json
 
 from bot.chain import Context, Desk
 from bot.config import AgentConfig
@@ -14,45 +12,31 @@ from bot.config import AgentConfig
 __all__ = ["track", "online_agents", "is_online", "go_online", "go_offline", "sweep_idle", "words_of"]
 
 
-def _key(name: str) -> str:
-    return f"presence:{name}"
-
-
-async def _get(desk: Desk, name: str) -> dict[str, float] | None:
-    raw = await desk.state.get(_key(name))
-    return json.loads(raw) if raw else None
-
-
 async def is_online(desk: Desk, name: str) -> bool:
-    return await _get(desk, name) is not None
+    return await desk.store.is_online(name)
 
 
 async def online_agents(desk: Desk) -> list[AgentConfig]:
     """Online agents, in the order the config lists them."""
-    agents = desk.config.agents
-    entries = await desk.state.get_many([_key(a.name) for a in agents])
-    return [a for a, entry in zip(agents, entries, strict=True) if entry]
+    online = await desk.store.online()
+    return [a for a in desk.config.agents if a.name in online]
 
 
 async def go_online(desk: Desk, agent: AgentConfig) -> bool:
-    """False if they already were."""
-    if await is_online(desk, agent.name):
-        await touch(desk, agent)
-        return False
-    await desk.state.set(_key(agent.name), json.dumps({"since": desk.now, "last": desk.now}))
-    return True
+    """False if they already were (then it counts as activity)."""
+    if await desk.store.go_online(agent.name, desk.now):
+        return True
+    await touch(desk, agent)
+    return False
 
 
 async def go_offline(desk: Desk, agent: AgentConfig) -> bool:
     """False if they already were offline (or another process took them offline first)."""
-    return await desk.state.delete(_key(agent.name))
+    return await desk.store.go_offline(agent.name)
 
 
 async def touch(desk: Desk, agent: AgentConfig) -> None:
-    entry = await _get(desk, agent.name)
-    if entry is not None:
-        entry["last"] = desk.now
-        await desk.state.set(_key(agent.name), json.dumps(entry))
+    await desk.store.agent_active(agent.name, desk.now)
 
 
 def words_of(ctx: Context) -> str:
@@ -98,8 +82,10 @@ async def sweep_idle(desk: Desk) -> None:
     limit = desk.config.presence.idle_offline
     if not limit:
         return
+    cutoff = desk.now - limit
+    idle = [name for name, last in (await desk.store.online()).items() if last <= cutoff]
     for agent in desk.config.agents:
-        entry = await _get(desk, agent.name)
-        if entry and desk.now - entry["last"] >= limit and await go_offline(desk, agent):
+        # the delete checks idleness again: activity meanwhile, or another process, wins
+        if agent.name in idle and await desk.store.go_offline(agent.name, idle_since=cutoff):
             minutes = int(limit // 60)
             desk.tell_agent(agent, f"{agent.name},您已 {minutes} 分钟没有操作,已自动下线。发送 上线 恢复接待。")

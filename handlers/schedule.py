@@ -71,6 +71,11 @@ class Schedule:
         ]
         return max(ends) if ends else None
 
+    def is_holiday(self, ts: float) -> bool:
+        """Today (local date) is under schedule.holidays and is not a make-up workday."""
+        day = self.local(ts).date()
+        return day in self.holidays and day not in self.workdays
+
     def is_open(self, ts: float) -> bool:
         return self.current_window(ts) is not None
 

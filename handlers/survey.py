@@ -1,5 +1,5 @@
-"""Satisfaction survey: a closed conversation asks the customer to rate it; the answer is
-stored; a low one goes to the supervisors' group; a non-answer is not asked again."""
+"""Satisfaction survey: a closed conversation an agent answered asks the customer to rate it;
+the answer is stored; a low one goes to the supervisors' group; a non-answer is not asked again."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def parse_rating(scale: str, text: str) -> tuple[int, str] | None:
 
 
 async def ask(desk: Desk, conv: Conversation) -> bool:
-    """On close: ask for a rating (True), unless the survey is off."""
-    if not desk.config.survey.enabled:
+    """On close: ask for a rating (True), unless the survey is off or no agent ever answered
+    (there is no service to rate)."""
+    if not desk.config.survey.enabled or conv.first_reply_at is None:
         return False
     desk.tell_customer(conv, desk.config.survey.prompt, purpose="survey")
     await desk.store.update_conversation(conv.id, survey_sent_at=desk.now)

@@ -43,7 +43,7 @@ async def test_claim_takes_a_waiting_customer_with_their_history(sandbox_two):
     await _with_two_customers(sb)
     await sb.write("o_wangwu", "你好,在吗")
     await sb.settle()
-    told = await last(sb, "wangxiaowang", "/claim #1003")
+    told = await last(sb, "wangxiaowang", "/claim !#1003")  # 小王 is full (capacity 1): forced
     assert told.startswith("已为您接入 #1003 王五 (公众号)\n") and "王五: 你好,在吗\n" in told
     await sb.write("o_wangwu", "我想改地址")
     await sb.settle()
@@ -55,7 +55,7 @@ async def test_claim_takes_a_waiting_customer_with_their_history(sandbox_two):
 async def test_transfer_hands_the_conversation_over(sandbox_two):
     sb = sandbox_two
     await _with_two_customers(sb)
-    assert await last(sb, "lixiaoli", "/transfer #1001 小王") == "#1001 已转给 小王。"
+    assert await last(sb, "lixiaoli", "/transfer #1001 !小王") == "#1001 已转给 小王。"  # 小王 is full: forced
     got = sb.wecom.texts_to("wangxiaowang")[-1]
     assert got.startswith("小李 转给您 #1001 张三 (公众号)\n") and got.endswith("张三: 我的订单还没到")
     assert sb.wechat.texts_to("o_zhangsan")[-1] == "正在为您转接其他客服,请稍候"
@@ -78,6 +78,7 @@ async def test_transfer_to_an_offline_agent_is_refused(sandbox_two):
 async def test_close_ends_the_conversation_and_the_next_message_opens_a_new_one(sandbox_two):
     sb = sandbox_two
     await _with_two_customers(sb)
+    await sb.say("lixiaoli", "#1001 您好,已为您查询,明天送达")
     assert await last(sb, "lixiaoli", "/close #1001") == "#1001 张三 已结束。"
     assert sb.wechat.texts_to("o_zhangsan")[-1].startswith("本次服务已结束,请您为本次服务打分")  # the survey
     assert await last(sb, "lixiaoli", "#1001 还在吗") == "未找到进行中的工单 #1001,请检查工单号"

@@ -12,6 +12,7 @@ from bot.clock import FixedClock
 
 OFF_HOURS = "我们的服务时间是周一至周六 08:30-12:00、13:00-17:30,您的留言已收到,我们将在 {} 后尽快回复您"
 NO_AGENT = "您好,客服暂时不在线,您的留言已收到,客服上线后将第一时间回复您"
+HOLIDAY = "您好,今天是法定节假日,客服休息,您的留言已收到,我们将在 {} 后尽快回复您"
 PLEASE_WAIT = "非常抱歉让您久等了,客服正在为您查询,请稍候"
 GREETING = "您好,我是在线客服,很高兴为您服务"
 HOLIDAYS = {
@@ -41,7 +42,7 @@ def clock(sb: Sandbox) -> FixedClock:
     ("when", "reply"),
     [
         ("2026-11-24 12:30", OFF_HOURS.format("周二 13:00")),  # a Tuesday's lunch break
-        ("2026-10-01 10:00", OFF_HOURS.format("10月8日 周四 08:30")),  # a configured holiday
+        ("2026-10-01 10:00", HOLIDAY.format("10月8日 周四 08:30")),  # a configured holiday: its own text
         ("2026-10-04 10:00", OFF_HOURS.format("周四 08:30")),  # a Sunday inside the holiday: 4 days on
         ("2026-10-11 09:00", NO_AGENT),  # a make-up Sunday (调休) is a working day: not the off-hours text
         ("2026-11-24 09:00", NO_AGENT),
@@ -56,20 +57,22 @@ async def test_nobody_online_gets_the_right_auto_reply(tmp_path, when: str, repl
         assert sb.wechat.texts_to("o_zhangsan") == [GREETING, reply]
 
 
-async def test_auto_reply_once_then_quiet_then_the_digest_when_an_agent_comes_online(sandbox_at):
+async def test_one_auto_reply_then_the_one_minute_rule_then_the_digest_when_an_agent_comes_online(sandbox_at):
     sb = await sandbox_at("2026-11-24 09:00", online=[])
     await sb.write("o_zhangsan", "我的订单还没到")
     await sb.settle()
-    clock(sb).advance(60)
+    clock(sb).advance(30)
     await sb.write("o_zhangsan", "请尽快回复")
-    clock(sb).advance(60)
+    clock(sb).advance(90)  # 09:02: past 张三's minute
     await sb.write("o_lisi", "想咨询一下退货")
-    await sb.settle()
-    assert sb.wechat.texts_to("o_zhangsan") == [GREETING, NO_AGENT], "one auto-reply per conversation"
+    await run(sb)
+    assert sb.wechat.texts_to("o_zhangsan") == [GREETING, NO_AGENT, PLEASE_WAIT], "one auto-reply, then 请稍候"
     assert sb.wechat.texts_to("o_lisi") == [GREETING, NO_AGENT]
     assert sb.wecom.texts_to("lixiaoli") == [], "nobody online: nothing relayed"
 
     clock(sb).advance(600)
+    await run(sb)
+    assert sb.wechat.texts_to("o_lisi") == [GREETING, NO_AGENT, PLEASE_WAIT]
     await sb.say("lixiaoli", "上线")
     await sb.settle()
     told = sb.wecom.texts_to("lixiaoli")
@@ -79,7 +82,8 @@ async def test_auto_reply_once_then_quiet_then_the_digest_when_an_agent_comes_on
         "#1001 张三 (公众号) 留言于 11-24 09:00\n"
         "  11-24 09:00 张三: 我的订单还没到\n"
         "  11-24 09:00 自动回复: " + NO_AGENT + "\n"
-        "  11-24 09:01 张三: 请尽快回复"
+        "  11-24 09:00 张三: 请尽快回复\n"
+        "  11-24 09:02 自动回复: " + PLEASE_WAIT
     )
     assert told[3].startswith("#1002 李四 (公众号) 留言于 11-24 09:02\n  11-24 09:02 李四: 想咨询一下退货")
     assert told[4:] == ["已为您接入 #1001 张三 (公众号)", "已为您接入 #1002 李四 (公众号)"]
@@ -96,12 +100,13 @@ async def test_an_auto_reply_is_not_repeated_within_the_interval_but_is_after_it
     await sb.write("o_zhangsan", "在吗")
     await sb.settle()
     clock(sb).advance(29 * 60)
+    await run(sb)  # the 1-minute rule runs with nobody online too, once per unanswered wait
     await sb.write("o_zhangsan", "在吗?")
     await sb.settle()
     clock(sb).advance(2 * 60)
     await sb.write("o_zhangsan", "有人吗")
-    await sb.settle()
-    assert sb.wechat.texts_to("o_zhangsan") == [GREETING, NO_AGENT, NO_AGENT]
+    await run(sb)
+    assert sb.wechat.texts_to("o_zhangsan") == [GREETING, NO_AGENT, PLEASE_WAIT, NO_AGENT]
 
 
 async def test_unanswered_for_a_minute_gives_one_please_wait_and_one_reminder(sandbox_at):
@@ -283,7 +288,7 @@ async def test_going_offline_hands_new_messages_to_someone_online(sandbox_at):
     assert sb.wecom.texts_to("wangxiaowang")[-1].endswith("张三: 还在吗")
 
 
-async def test_presence_is_shared_by_processes_on_redis(pg_database):
+async def test_presence_is_shared_by_processes_on_postgresql(pg_database):
     from tests.conftest import redis_url, reset_pg
 
     await reset_pg(pg_database)

@@ -179,10 +179,20 @@ async def test_quick_replies(desk):
     assert sb.wechat.texts_to("o_lisi")[-1].startswith("您好,退货请在订单页")
 
 
+async def test_a_quick_reply_by_a_shortcut_without_a_slash_reaches_the_customer_once(desk):
+    sb = await desk(quick_reply_shortcut="；；")
+    await ask(sb, "o_zhangsan", "怎么退货")
+    await sb.say("lixiaoli", "；；退货")
+    await sb.settle()
+    assert sb.wechat.texts_to("o_zhangsan")[1:] == ["您好,退货请在订单页点击申请退货,我们将在 24 小时内处理。"]
+
+
 async def test_the_survey_after_close_stores_the_rating_and_a_low_one_reaches_supervisors(desk):
     sb = await desk()
     await ask(sb, "o_zhangsan", "我的订单还没到")
     await ask(sb, "o_lisi", "发票怎么开")
+    await sb.say("lixiaoli", "#1001 您好,已为您查询,明天送达")  # only an answered conversation is rated
+    await sb.say("wangxiaowang", "#1002 您好,电子发票将在发货后开具")
     await sb.say("lixiaoli", "/close #1001")
     await sb.say("wangxiaowang", "/close #1002")
     await sb.settle()
@@ -201,6 +211,7 @@ async def test_the_survey_after_close_stores_the_rating_and_a_low_one_reaches_su
 async def test_a_customer_who_does_not_rate_is_not_asked_again(desk):
     sb = await desk()
     await ask(sb, "o_zhangsan", "我的订单还没到")
+    await sb.say("lixiaoli", "#1001 您好,已为您查询,明天送达")
     await sb.say("lixiaoli", "/close #1001")
     await sb.settle()
     await ask(sb, "o_zhangsan", "还有一个问题想问")  # not a rating: a new conversation
@@ -215,6 +226,7 @@ async def test_a_customer_who_does_not_rate_is_not_asked_again(desk):
 async def test_a_three_level_survey(desk):
     sb = await desk(survey={"scale": "3", "low_score_to": "supervisors"})
     await ask(sb, "o_zhangsan", "我的订单还没到")
+    await sb.say("lixiaoli", "#1001 您好,已为您查询,明天送达")
     await sb.say("lixiaoli", "/close")
     await sb.settle()
     assert sb.wechat.texts_to("o_zhangsan")[-1] == "本次服务已结束,请您评价:回复 满意、一般 或 不满意。"

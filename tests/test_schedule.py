@@ -65,3 +65,11 @@ def test_hours_in_words():
     assert DESK.describe_hours() == "周一至周六 08:30-12:00、13:00-17:30"
     odd = Schedule(ScheduleConfig(weekly={"mon": ["09:00-18:00"], "tue": ["09:00-18:00"], "sat": ["10:00-12:00"]}))
     assert odd.describe_hours() == "周一至周二 09:00-18:00,周六 10:00-12:00"
+
+
+def test_a_holiday_is_a_listed_date_that_is_not_a_make_up_workday():
+    assert DESK.is_holiday(at("2026-10-01 09:00")) and DESK.is_holiday(at("2026-10-07 23:59"))
+    assert not DESK.is_holiday(at("2026-10-04 10:00")), "a Sunday inside the week is not listed"
+    assert not DESK.is_holiday(at("2026-10-11 09:00")) and not DESK.is_holiday(at("2026-11-24 09:00"))
+    both = Schedule(ScheduleConfig(holidays=["2026-10-10"], workdays={"2026-10-10": ["09:00-12:00"]}))
+    assert not both.is_holiday(at("2026-10-10 13:00")), "a make-up workday wins over the holiday list"

@@ -224,8 +224,7 @@ async def test_a_restart_neither_fetches_twice_nor_skips(kfsb: KfSandbox):
     sb.kf.customer_writes("wm_zhang", "停机时的第四条")
     sb.kf.forget()
 
-    await sb.start_kefu()
-    await sb.say("lixiaoli", "上线")  # presence lives in memory here
+    await sb.start_kefu()  # presence is in storage: the agent is still online
     await sb.kf_write("wm_zhang", "重启后的第五条")
     first = sb.kf.sent(SYNC)[0]
     assert first.body["cursor"] and sb.kf.cursors[first.body["cursor"]] == 2, "resumed from the stored cursor"
