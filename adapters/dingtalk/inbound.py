@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,15 +32,26 @@ def verify(account: DingTalkAccount, headers: Mapping[str, str], now: float) -> 
     ts, given = headers.get("timestamp", ""), headers.get("sign", "")
     if not ts or not given:
         raise SignatureError("missing timestamp or sign header")
-    if not ts.isdigit():
+    if not re.fullmatch(r"[0-9]{1,15}", ts):  # isdigit() takes "²" and 400 nines
         raise BadRequest("the timestamp header is not a number of milliseconds")
     if abs(now - int(ts) / 1000) > account.max_clock_skew:
         raise SignatureError("the timestamp is too far from now (stale or replayed)")
-    if not hmac.compare_digest(sign(ts, account.app_secret), given):
+    if not hmac.compare_digest(sign(ts, account.app_secret).encode(), given.encode()):
         raise SignatureError("sign does not match the app secret")
 
 
 _KINDS = {"text": "text", "richText": "text", "picture": "image", "audio": "voice", "video": "video", "file": "file"}
+
+
+def _ms(body: dict[str, Any], name: str) -> float:
+    """A time in milliseconds, as seconds; absent is 0, anything but a finite number a BadRequest."""
+    try:
+        value = int(body.get(name) or 0) / 1000
+    except (TypeError, ValueError, OverflowError):
+        raise BadRequest(f"{name} is not a number of milliseconds") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} is not a number of milliseconds")
+    return value
 
 
 def _text(body: dict[str, Any]) -> str:
@@ -78,10 +91,7 @@ def to_message(account_name: str, raw: bytes) -> Message:
     msg_id = str(body.get("msgId") or "")
     if not sender or not msg_id:
         raise BadRequest("the message has no senderStaffId/senderId or msgId")
-    try:
-        created = int(body.get("createAt") or 0) / 1000
-    except (TypeError, ValueError):
-        raise BadRequest("createAt is not a number") from None
+    created = _ms(body, "createAt")
     msgtype = str(body.get("msgtype") or "")
     content = body.get("content") if isinstance(body.get("content"), dict) else {}
     kind = _KINDS.get(msgtype, "unknown")
@@ -104,7 +114,7 @@ def to_message(account_name: str, raw: bytes) -> Message:
     )
     msg.data = {
         "session_webhook": str(body.get("sessionWebhook") or ""),
-        "session_webhook_expires": int(body.get("sessionWebhookExpiredTime") or 0) / 1000,
+        "session_webhook_expires": _ms(body, "sessionWebhookExpiredTime"),
         "conversation_title": str(body.get("conversationTitle") or ""),
     }
     if pictures:

@@ -46,7 +46,7 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
     given = headers.get("X-Signature", "")
     if not given:
         raise SignatureError("missing X-Signature header (the account has a secret)")
-    if not hmac.compare_digest(sign(secret, body), given.strip().lower()):
+    if not hmac.compare_digest(sign(secret, body).encode(), given.strip().lower().encode()):
         raise SignatureError("X-Signature does not match the account's secret")
 
 

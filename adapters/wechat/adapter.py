@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping
 
@@ -18,6 +19,8 @@ from bot.errors import BadRequest, SignatureError
 from bot.model import Delivery
 
 __all__ = ["WeChatAdapter"]
+
+_SECONDS = re.compile(r"[0-9]{1,12}")  # a unix time in seconds
 
 
 class WeChatAdapter(Adapter):
@@ -57,7 +60,8 @@ class WeChatAdapter(Adapter):
         carry a forged body; a platform retry (same signature, same body) is let through.
         """
         ts = query.get("timestamp", "")
-        if not ts.isdigit() or abs(time.time() - int(ts)) > self.account.max_clock_skew:
+        # not str.isdigit(): "²" is a digit int() refuses; and a bounded length converts to a float
+        if not _SECONDS.fullmatch(ts) or abs(time.time() - int(ts)) > self.account.max_clock_skew:
             raise SignatureError("the timestamp is too far from now (stale or replayed)")
         key = f"wechat:sig:{self.account.name}:{query.get('msg_signature') or query.get('signature')}:{ts}"
         return Guard(key, hashlib.sha1(body).hexdigest(), 2 * self.account.max_clock_skew)

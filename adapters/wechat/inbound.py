@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import MESSAGE_TYPES
 from wechatpy.utils import check_signature
 
-from adapters.xml import int_field, parse_xml
+from adapters.xml import encrypted_field, int_field, parse_xml, text_field
 from bot.config import WeChatAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
@@ -40,28 +41,29 @@ def verify_url(account: WeChatAccount, query: Mapping[str, str]) -> str:
 
 
 def read_callback(account: WeChatAccount, query: Mapping[str, str], body: bytes) -> str:
-    """The callback's plaintext XML, whatever the mode; every signature checked."""
+    """The callback's plaintext XML, whatever the mode; every signature checked before the body
+    is parsed (plaintext mode: `signature` covers no body, so it is checked first; compatible
+    and safe modes: `msg_signature` covers the <Encrypt> field, the only part read before it)."""
     _check(account, query)
-    root = parse_xml(body)
-    if query.get("encrypt_type", "raw") == "aes" or ("Encrypt" in root and "MsgType" not in root):
-        if not account.encoding_aes_key:
+    encrypted = query.get("encrypt_type", "raw") == "aes"
+    if not account.encoding_aes_key:
+        if encrypted:
             raise BadRequest("encrypted callback, but the account has no encoding_aes_key")
-        (msg_signature,) = _need(query, "msg_signature")
-        if "Encrypt" not in root:
-            raise BadRequest("encrypt_type=aes but the body has no <Encrypt>")
-        crypto = WeChatCrypto(account.token, account.encoding_aes_key, account.app_id)
-        try:
-            return crypto.decrypt_message(root, msg_signature, query["timestamp"], query["nonce"])
-        except InvalidSignatureException:
-            raise SignatureError("msg_signature does not match the encrypted body") from None
-        except InvalidAppIdException:
-            raise SignatureError("the encrypted body is for another app_id") from None
-        except Exception as e:  # bad base64, bad padding, bad key
-            raise BadRequest(f"cannot decrypt the body: {type(e).__name__}") from None
-    if account.encoding_aes_key:
+        return body.decode("utf-8", errors="replace")
+    if not encrypted:
         # with a key configured, a plaintext body is unsigned: refuse rather than trust it
         raise BadRequest("plaintext callback, but the account is configured for encryption")
-    return body.decode("utf-8", errors="replace")
+    (msg_signature,) = _need(query, "msg_signature")
+    encrypt = encrypted_field(body)
+    crypto = WeChatCrypto(account.token, account.encoding_aes_key, account.app_id)
+    try:  # wechatpy checks msg_signature over (token, timestamp, nonce, Encrypt) before decrypting
+        return crypto.decrypt_message({"Encrypt": encrypt}, msg_signature, query["timestamp"], query["nonce"])
+    except InvalidSignatureException:
+        raise SignatureError("msg_signature does not match the encrypted body") from None
+    except InvalidAppIdException:
+        raise SignatureError("the encrypted body is for another app_id") from None
+    except Exception as e:  # bad base64, bad padding, bad key
+        raise BadRequest(f"cannot decrypt the body: {type(e).__name__}") from None
 
 
 _KINDS = {"text", "image", "voice", "video", "shortvideo", "location", "link", "event"}
@@ -70,11 +72,10 @@ _KINDS = {"text", "image", "voice", "video", "shortvideo", "location", "link", "
 def to_message(account_name: str, plain_xml: str) -> Message:
     """The normalized message for one callback: the XML parsed once (safely), the message
     types as wechatpy knows them."""
-    raw = parse_xml(plain_xml)  # refuses DTDs, entities and malformed XML
-    source = raw.get("FromUserName")
-    if not isinstance(source, str) or not source or not isinstance(raw.get("MsgType"), str):
+    raw = parse_xml(plain_xml)  # bounded, and refuses DTDs, entities and malformed XML
+    source, msg_type = text_field(raw, "FromUserName"), text_field(raw, "MsgType").lower()
+    if not source or not msg_type:
         raise BadRequest("the message has no FromUserName or MsgType")
-    msg_type = str(raw["MsgType"]).lower()
     kind = "video" if msg_type == "shortvideo" else msg_type
     if kind not in _KINDS or (msg_type != "event" and msg_type not in MESSAGE_TYPES):
         kind = "unknown"
@@ -83,26 +84,27 @@ def to_message(account_name: str, plain_xml: str) -> Message:
         account=account_name,
         sender=source,
         kind=kind,  # type: ignore[arg-type]
-        external_id=str(raw.get("MsgId") or f"{source}:{created}:{raw.get('Event', '')}"),
+        external_id=text_field(raw, "MsgId") or f"{source}:{created}:{text_field(raw, 'Event')}",
         sent_at=float(created),
     )
+    text = partial(text_field, raw)
     if kind == "text":
-        msg.text = str(raw.get("Content") or "")
+        msg.text = text("Content")
     elif kind == "image":
-        msg.data = {"media_id": raw.get("MediaId", ""), "url": raw.get("PicUrl", "")}
+        msg.data = {"media_id": text("MediaId"), "url": text("PicUrl")}
     elif kind == "voice":
-        msg.text = str(raw.get("Recognition") or "")
-        msg.data = {"media_id": raw.get("MediaId", ""), "format": raw.get("Format", "")}
+        msg.text = text("Recognition")
+        msg.data = {"media_id": text("MediaId"), "format": text("Format")}
     elif kind == "video":
-        msg.data = {"media_id": raw.get("MediaId", ""), "thumb_media_id": raw.get("ThumbMediaId", "")}
+        msg.data = {"media_id": text("MediaId"), "thumb_media_id": text("ThumbMediaId")}
     elif kind == "location":
-        msg.data = {"lat": raw.get("Location_X"), "lng": raw.get("Location_Y"), "label": raw.get("Label", "")}
+        msg.data = {"lat": text("Location_X") or None, "lng": text("Location_Y") or None, "label": text("Label")}
     elif kind == "link":
-        msg.data = {"title": raw.get("Title", ""), "url": raw.get("Url", "")}
-        msg.text = str(raw.get("Title") or "")
+        msg.data = {"title": text("Title"), "url": text("Url")}
+        msg.text = text("Title")
     elif kind == "event":
-        msg.event = str(raw.get("Event") or "").lower()
-        key = str(raw.get("EventKey") or "")
+        msg.event = text("Event").lower()
+        key = text("EventKey")
         if msg.event == "subscribe" and key.startswith("qrscene_"):  # followed by scanning a code
             msg.event, key = "subscribe_scan", key[len("qrscene_") :]
         msg.data = {"key": key}

@@ -1,21 +1,25 @@
-"""WeCom self-built app inbound: encrypted URL verification and callbacks. Pure functions."""
+"""WeCom self-built app inbound: encrypted URL verification and callbacks. Functions of the request
+and the real clock (freshness), no other state."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Mapping
-from typing import Any
 
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work import parse_message
 from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
-from adapters.xml import int_field, parse_xml
-from bot.config import WeComAccount
+from adapters.xml import encrypted_field, int_field, parse_xml, text_field
+from bot.config import WeComAccount, WeComKfAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
 
 __all__ = ["verify_url", "read_callback", "to_message"]
+
+_SECONDS = re.compile(r"[0-9]{1,12}")  # a unix time in seconds, bounded so it converts to a float
 
 
 def _need(query: Mapping[str, str], *names: str) -> list[str]:
@@ -25,7 +29,7 @@ def _need(query: Mapping[str, str], *names: str) -> list[str]:
     return [query[n] for n in names]
 
 
-def _crypto(account: WeComAccount) -> WeChatCrypto:
+def _crypto(account: WeComAccount | WeComKfAccount) -> WeChatCrypto:
     return WeChatCrypto(account.token, account.encoding_aes_key, account.corp_id)
 
 
@@ -42,13 +46,14 @@ def verify_url(account: WeComAccount, query: Mapping[str, str]) -> str:
         raise BadRequest(f"cannot decrypt the echostr: {type(e).__name__}") from None
 
 
-def read_callback(account: WeComAccount, query: Mapping[str, str], body: bytes) -> str:
+def read_callback(account: WeComAccount | WeComKfAccount, query: Mapping[str, str], body: bytes) -> str:
+    """POST (a WeCom app's or 微信客服's callback): the decrypted plaintext XML, once the timestamp is
+    fresh and msg_signature matches the <Encrypt> field; nothing else of the body is read before."""
     sig, ts, nonce = _need(query, "msg_signature", "timestamp", "nonce")
-    root = parse_xml(body)
-    if "Encrypt" not in root:
-        raise BadRequest("the body has no <Encrypt>")
-    try:
-        return _crypto(account).decrypt_message(root, sig, ts, nonce)
+    _fresh(account, ts)
+    encrypt = encrypted_field(body)
+    try:  # wechatpy checks msg_signature over (token, timestamp, nonce, Encrypt) before decrypting
+        return _crypto(account).decrypt_message({"Encrypt": encrypt}, sig, ts, nonce)
     except InvalidSignatureException:
         raise SignatureError("msg_signature does not match the encrypted body") from None
     except InvalidCorpIdException:
@@ -57,32 +62,43 @@ def read_callback(account: WeComAccount, query: Mapping[str, str], body: bytes) 
         raise BadRequest(f"cannot decrypt the body: {type(e).__name__}") from None
 
 
+def _fresh(account: WeComAccount | WeComKfAccount, ts: str) -> None:
+    """A signed callback replayed later is refused: the platform's clock (time.time()), not the desk's."""
+    if not _SECONDS.fullmatch(ts):  # not str.isdigit(): "²" is a digit int() refuses
+        raise SignatureError(f"the timestamp {ts[:20]!r} is not a number of seconds")
+    off = abs(time.time() - int(ts))
+    if off > account.max_clock_skew:
+        raise SignatureError(
+            f"the timestamp is {off:.0f} s from now, more than max_clock_skew {account.max_clock_skew:.0f} s "
+            "(stale or replayed)"
+        )
+
+
 def to_message(account_name: str, plain_xml: str) -> Message:
-    parse_xml(plain_xml)
+    raw = parse_xml(plain_xml)  # bounded, and refuses DTDs, entities and malformed XML
     try:
-        m = parse_message(plain_xml)
+        parse_message(plain_xml)  # wechatpy must know it as a WeCom message too
     except Exception as e:
         raise BadRequest(f"not a WeCom message: {type(e).__name__}: {e}") from None
-    raw: dict[str, Any] = m._data
-    if not m.source or not raw.get("MsgType"):
+    sender, msg_type = text_field(raw, "FromUserName"), text_field(raw, "MsgType").lower()
+    if not sender or not msg_type:
         raise BadRequest("the message has no FromUserName or MsgType")
-    msg_type = str(raw["MsgType"]).lower()
     created = int_field(raw, "CreateTime")
     kind = msg_type if msg_type in {"text", "image", "voice", "video", "location", "link", "event"} else "unknown"
     msg = Message(
         account=account_name,
-        sender=m.source,
+        sender=sender,
         kind=kind,  # type: ignore[arg-type]
-        external_id=str(raw.get("MsgId") or f"{m.source}:{created}:{raw.get('Event', '')}"),
+        external_id=text_field(raw, "MsgId") or f"{sender}:{created}:{text_field(raw, 'Event')}",
         sent_at=float(created),
     )
     if kind == "text":
-        msg.text = str(raw.get("Content") or "")
+        msg.text = text_field(raw, "Content")
     elif kind == "image":
-        msg.data = {"media_id": raw.get("MediaId", ""), "url": raw.get("PicUrl", "")}
+        msg.data = {"media_id": text_field(raw, "MediaId"), "url": text_field(raw, "PicUrl")}
     elif kind in ("voice", "video"):
-        msg.data = {"media_id": raw.get("MediaId", "")}
+        msg.data = {"media_id": text_field(raw, "MediaId")}
     elif kind == "event":
-        msg.event = str(raw.get("Event") or "").lower()
-        msg.data = {"key": raw.get("EventKey") or ""}
+        msg.event = text_field(raw, "Event").lower()
+        msg.data = {"key": text_field(raw, "EventKey")}
     return msg

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.wecom.inbound import read_callback, verify_url
-from adapters.xml import parse_xml
+from adapters.xml import parse_xml, text_field
 from bot.model import Message
 
 __all__ = ["verify_url", "read_callback", "KfEvent", "read_event", "to_message", "system_event", "CUSTOMER", "EVENT"]
@@ -27,9 +27,9 @@ class KfEvent:
 def read_event(plain_xml: str) -> KfEvent:
     root = parse_xml(plain_xml)
     return KfEvent(
-        event=str(root.get("Event") or "").lower(),
-        token=str(root.get("Token") or ""),
-        open_kfid=str(root.get("OpenKfId") or ""),
+        event=text_field(root, "Event").lower(),
+        token=text_field(root, "Token"),
+        open_kfid=text_field(root, "OpenKfId"),
     )
 
 
