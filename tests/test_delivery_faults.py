@@ -44,6 +44,23 @@ async def test_a_timeout_after_wecom_took_the_message_is_not_delivered_twice(tmp
         assert [r["status"] for r in await _rows(sb, "relay")] == ["sent"]
 
 
+async def test_a_resend_wecom_answers_with_an_earlier_messages_id_is_recorded_as_sent(tmp_path, monkeypatch):
+    """WeCom's duplicate check answers a dropped resend with the id of the first message of the same
+    text: two deliveries then carry one platform id, and the second must still be recorded."""
+    monkeypatch.setattr(Sender, "base_delay", 0.01)
+    async with _sandbox(tmp_path, api_timeout=0.5) as sb:
+        await sb.say("lixiaoli", "上线")  # already online: "您已在线。"
+        await sb.settle()
+        sb.wecom.fail(APP_SEND, status=504, delay=1.0)  # the next one times out, never carried out
+        await sb.say("lixiaoli", "上线")  # the same text again: its resend is a duplicate of the first
+        await sb.settle()
+        calls = sb.wecom.sent(APP_SEND, accepted=False)
+        assert calls[-1].duplicate and calls[-1].body["enable_duplicate_check"] == 1
+        rows = [r for r in await sb.kefu.store.transcript() if r["direction"] == "out" and r["text"] == "您已在线。"]
+        assert [r["status"] for r in rows] == ["sent", "sent"], rows
+        assert rows[0]["external_id"] and rows[1]["external_id"] is None, "the first keeps the id, for quotes"
+
+
 async def test_a_wechat_timeout_is_retried_and_delivered(tmp_path, monkeypatch):
     monkeypatch.setattr(Sender, "base_delay", 0.01)
     async with _sandbox(tmp_path, api_timeout=0.5) as sb:
