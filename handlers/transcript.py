@@ -18,7 +18,8 @@ async def log_inbound(ctx: Context) -> None:
         return
     ctx.flags["logged"] = True
     if outcome == "resume":
-        logger.warning("{} message {}: handling again after an interruption", ctx.msg.account, ctx.msg.external_id)
+        # each try during an outage comes here: the outage itself is what is worth a warning
+        logger.info("{} message {}: handling again after an interruption", ctx.msg.account, ctx.msg.external_id)
         return
     if ctx.conversation and not ctx.new_conversation:
         await ctx.store.touch(ctx.conversation.id, ctx.now)
