@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["Lanes"]
 
@@ -27,11 +27,6 @@ class Lanes(Generic[T]):
         self._queues: dict[str, deque[T]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.stopped = False
-
-    @property
-    def busy(self) -> int:
-        """Items put and not finished."""
-        return sum(len(q) for q in self._queues.values())
 
     async def put(self, key: str, item: T) -> None:
         """Queue the item behind its key's earlier ones (waits while `limit` items are in hand)."""
@@ -71,7 +66,3 @@ class Lanes(Generic[T]):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def left(self) -> list[Any]:
-        """Items put but never finished (after the lanes stopped)."""
-        return [item for q in self._queues.values() for item in q]

@@ -37,9 +37,6 @@ class Outages:
         self._since: dict[str, float] = {}  # server -> when it was found down (monotonic)
         self._back: dict[str, float] = {}  # server -> when it was last found back
 
-    def is_down(self, server: str) -> bool:
-        return server in self._since
-
     def down(self, e: BaseException, server: str | None = None) -> str:
         """Note that a server is unreachable (logged once per outage); which one it was."""
         server = server or outage_of(e) or "storage"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.jsonbody import parse_object
 from bot.config import DingTalkAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
@@ -81,12 +81,7 @@ def _rich_text(content: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def to_message(account_name: str, raw: bytes) -> Message:
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body is not a JSON object")
+    body = parse_object(raw)
     sender = str(body.get("senderStaffId") or body.get("senderId") or "")
     msg_id = str(body.get("msgId") or "")
     if not sender or not msg_id:

@@ -7,7 +7,6 @@ Keys: `seed = (secret repeated until 32 bytes)[:32]`; events are signed over
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from adapters.jsonbody import parse_object
 from bot.errors import BadRequest, SignatureError
 from bot.model import Kind, Message
 
@@ -75,12 +75,7 @@ def verify(public: Ed25519PublicKey, headers: Mapping[str, str], body: bytes, no
 
 def load(raw: bytes) -> dict[str, Any]:
     """The payload {id, op, d, s, t}, with op an int."""
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("the body is not a JSON object")
+    payload = parse_object(raw)
     op = payload.get("op")
     if isinstance(op, bool) or not isinstance(op, int):
         raise BadRequest("the payload has no numeric op")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.jsonbody import parse_object
 from bot.errors import BadRequest, SignatureError
 from bot.model import Kind, Message
 
@@ -93,13 +93,7 @@ def segments_of(message: Any) -> list[dict[str, Any]]:
 
 
 def load_event(raw: bytes | str) -> dict[str, Any]:
-    try:
-        event = json.loads(raw)
-    except (ValueError, RecursionError):  # nesting deeper than the parser goes is not a payload
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(event, dict):
-        raise BadRequest("the body is not a JSON object")
-    return event
+    return parse_object(raw)
 
 
 def is_message(event: Mapping[str, Any]) -> bool:
