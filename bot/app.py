@@ -63,11 +63,22 @@ class Runtime:
             self.bus, self.state = MemoryBus(), MemoryState()
         else:
             import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
 
             url, prefix = _redis_url(config.bus)
-            # a blocking pool waits for a free connection under load instead of failing the callback
+            # a blocking pool waits for a free connection under load instead of failing the callback;
+            # a pooled connection a Redis restart left dead fails on its next use: reconnect and send
+            # it once more (redis-py's retry), rather than fail that command as an outage
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=200, timeout=5, socket_timeout=5, socket_connect_timeout=3
+                url,
+                max_connections=200,
+                timeout=5,
+                socket_timeout=5,
+                socket_connect_timeout=3,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[RedisConnectionError],
             )
             self.redis = aioredis.Redis(connection_pool=pool)
             # one for the process: more commands share each round trip
