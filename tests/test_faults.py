@@ -47,7 +47,10 @@ async def _check_outcome(fleet: Fleet, pg: str, relays: list, customers: int, pe
     not sent again (WeChat's send has no duplicate check): it is in the dead-letter list as
     uncertain (it may or may not have arrived). Returns how many of those there were.
     """
-    check_exactly_once_in_order(relays, customers, per_customer)
+    try:
+        check_exactly_once_in_order(relays, customers, per_customer)
+    except AssertionError as e:  # say where the first missing messages went, for a run that cannot be repeated
+        raise AssertionError(f"{e}\n{await _whereabouts(fleet, pg, relays, customers, per_customer)}") from None
     for _ in range(100):  # the relays are in; a greeting may still be on its way (a consumer in backoff)
         counts, unsent = await _transcript(pg)
         if not any(r["status"] in ("pending", "sending") for r in unsent):
@@ -63,6 +66,28 @@ async def _check_outcome(fleet: Fleet, pg: str, relays: list, customers: int, pe
         openid = f"o_cust{c:03d}"
         assert greeted[openid] == 1 or (greeted[openid] == 0 and openid in in_doubt), (openid, greeted, unsent)
     return len(uncertain)
+
+
+async def _whereabouts(fleet: Fleet, pg: str, relays: list, customers: int, per_customer: int) -> str:
+    """For the first few messages never relayed: the desk calls and transcript rows that name them."""
+    seen = set(relays)
+    missing = [(c, i) for c in range(customers) for i in range(per_customer) if (c, i) not in seen][:3]
+    conn = await asyncpg.connect(pg.replace("postgresql://", "postgres://"))
+    try:
+        lines = []
+        for c, i in missing:
+            mark = f"c{c:02d}-m{i:03d}"
+            calls = [
+                f"{x.errcode}/{x.duplicate}: {str(x.body)[:120]}" for x in fleet.sb.wecom.calls if mark in str(x.body)
+            ]
+            rows = await conn.fetch(
+                "SELECT direction, status, purpose, party, conversation_id, error FROM messages WHERE text LIKE $1",
+                f"%{mark}%",
+            )
+            lines.append(f"{mark}: desk calls {calls}; transcript {[dict(r) for r in rows]}")
+        return "\n".join(lines)
+    finally:
+        await conn.close()
 
 
 def _text(c: int, i: int) -> str:
