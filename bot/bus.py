@@ -68,6 +68,7 @@ class Lease:
         self.ttl = ttl
         self.valid_until = time.monotonic() + ttl * 0.8  # just acquired
         self.lost = False
+        self.ended = False  # the consumer is done with it: its renewals stop
 
     def renewed(self, asked_at: float) -> None:
         """Redis extended it by `ttl` at some moment after `asked_at` (monotonic)."""
@@ -173,7 +174,7 @@ class Bus(ABC):
                 return False  # another process took the partition over; it will handle the message
             try:
                 await handler(payload)
-                if failed:
+                if failed == "storage":  # every handling writes to storage; Redis's return the bus sees itself
                     self.outages.up(failed)
                 return True
             except LeaseLost:

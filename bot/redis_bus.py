@@ -151,7 +151,9 @@ class RedisBus(Bus):
         if len(self._owned.setdefault(topic, set())) >= self._share():
             return False
         # ours already (kept while Redis was briefly away): renewing it is taking it
-        if await self.pipe.script(_ACQUIRE, [self._lease(topic, p)], [self.consumer, self.lease_ms]):
+        taken = await self.pipe.script(_ACQUIRE, [self._lease(topic, p)], [self.consumer, self.lease_ms])
+        self.outages.up("redis")  # it answered
+        if taken:
             self._owned[topic].add(p)
             return True
         return False
@@ -186,10 +188,8 @@ class RedisBus(Bus):
         while not self._stopping.is_set():
             try:
                 if not await self._acquire(topic, partition):
-                    self.outages.up("redis")
                     await asyncio.sleep(0.3 + random.random() * 0.4)  # standby
                     continue
-                self.outages.up("redis")
                 try:
                     await self._serve(topic, partition, handler)
                 finally:
@@ -205,8 +205,10 @@ class RedisBus(Bus):
     async def _keep(self, lease: Lease, topic: str, partition: int) -> None:
         """Renew the lease a few times per its life, whatever the work is doing; a renewal Redis
         refuses (another process holds it) ends it at once, one that fails leaves it to expire."""
-        while not lease.lost:
+        while not lease.lost and not lease.ended:
             await asyncio.sleep(lease.ttl / 4)
+            if lease.ended:
+                return
             asked = time.monotonic()
             try:
                 ours = await self._renew(topic, partition)
@@ -266,8 +268,11 @@ class RedisBus(Bus):
             try:
                 await lanes.join()  # what a lane has in hand finishes; the rest stays pending
             finally:
+                # the flag ends it even if the cancellation is lost: seen under load after a Redis
+                # restart, a keeper in a renewal kept running, and awaiting it held the partition for good
+                lease.ended = True
                 keeper.cancel()
-                await asyncio.gather(keeper, return_exceptions=True)
+                await asyncio.wait({keeper}, timeout=lease.ttl / 2)
                 _LEASE.reset(token)
 
     async def _claim_all(self, stream: str) -> None:
