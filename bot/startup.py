@@ -44,8 +44,8 @@ def storage_problem(url: str, e: BaseException) -> str | None:
 
 
 def _from_the_database_layer(e: BaseException) -> bool:
-    # the drivers are only reached through bot.sql, so its frames mark a storage failure
-    return any(f.f_globals.get("__name__") == "bot.sql" for f, _ in traceback.walk_tb(e.__traceback__))
+    # the drivers are only reached through bot.store, so its frames mark a storage failure
+    return any(f.f_globals.get("__name__", "").startswith("bot.store.") for f, _ in traceback.walk_tb(e.__traceback__))
 
 
 def _is_asyncpg(e: BaseException) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.chain import Desk
 from bot.config import Config
-from bot.storage import Store
+from bot.store import Store
 from handlers.routing import category_label
 from handlers.schedule import schedule_of
 

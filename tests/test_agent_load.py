@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from bot.storage import Store
+from bot.store import Store
 
 
 async def counted(store: Store) -> dict[str, int]:

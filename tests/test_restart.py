@@ -70,7 +70,7 @@ async def test_a_crash_before_the_deliveries_were_queued_is_finished_after_the_r
 
 
 async def test_a_crash_after_the_deliveries_were_queued_sends_nothing_twice(pg_database, monkeypatch):
-    from bot.storage import Store
+    from bot.store import Store
 
     sb = await _crash_during(monkeypatch, pg_database, Store, "mark_handled")
     try:

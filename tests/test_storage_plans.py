@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.storage import Store
+from bot.store import Store
 
 QUERIES = [
     ("SELECT * FROM messages WHERE status = 'retry'", (), "ix_messages_retry"),  # Store.take_retries

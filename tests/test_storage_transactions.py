@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.storage import Store
+from bot.store import Store
 
 
 async def test_a_unit_that_fails_leaves_nothing_and_the_next_one_writes(store: Store):
