@@ -1,6 +1,6 @@
 """Baseline (a), the practical ceiling: a bare aiohttp handler that only decrypts and parses the
 WeChat callback with wechatpy and answers "success". No dedupe, no queue, no storage. It runs on
-the event loop kefu runs on (uvloop where it installs), so it is the ceiling of the same stack.
+asyncio's own loop, as kefu does, so it is the ceiling of the same stack.
 
     python bench/bare_server.py PORT TOKEN ENCODING_AES_KEY APP_ID
 """
@@ -15,7 +15,6 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bot.loop import new_event_loop  # noqa: E402  (kefu's loop: bare is the ceiling of the same stack)
 
 
 def make_app(token: str, aes_key: str, app_id: str) -> web.Application:
@@ -36,7 +35,7 @@ def make_app(token: str, aes_key: str, app_id: str) -> web.Application:
 def main() -> None:
     port, token, aes_key, app_id = sys.argv[1:5]
     app = make_app(token, aes_key, app_id)
-    web.run_app(app, host="127.0.0.1", port=int(port), access_log=None, print=None, loop=new_event_loop())
+    web.run_app(app, host="127.0.0.1", port=int(port), access_log=None, print=None)
 
 
 if __name__ == "__main__":

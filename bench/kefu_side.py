@@ -227,7 +227,7 @@ class EnginePair:
     @property
     def durable(self) -> str:
         if self.name == "memory+sqlite":
-            return "no: accepted messages wait in an in-process queue until handled (lost if kefu dies)"
+            return "yes: an accepted message is committed to SQLite (WAL) before the 200 and handled again after a kill"
         return "yes: XADD to a Redis Stream before the 200 (Redis itself without fsync is as the server is set up)"
 
     async def fresh(self) -> tuple[str, str]:
@@ -331,7 +331,7 @@ async def settle_storage(url: str) -> None:
 
 
 async def reset_pg(url: str) -> None:
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(url)
     try:
@@ -342,7 +342,7 @@ async def reset_pg(url: str) -> None:
 
 async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> float:
     """Insert n open conversations, held by the agents in turn, as a long-running desk has; seconds taken."""
-    from bot.storage import Store
+    from bot.store import Store
 
     started = time.monotonic()
     store = Store(storage)
@@ -379,7 +379,7 @@ async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> fl
 
 async def transcript_counts(storage: str, tag: str = "bench") -> dict[str, int]:
     """What the transcript holds for the measured messages: logged inbound, relays logged as sent."""
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(storage)
 

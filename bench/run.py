@@ -879,17 +879,15 @@ def standing_notes(b: Bench) -> list[str]:
     notes = [f"Durability at the ack, {name}: {pair.durable}." for name, pair in b.engines.items()]
     notes += [
         "Ingest figures come from runs of their own; kefu's workers keep running on the same core "
-        "meanwhile, so the accepted rate is what kefu takes in while also working off its backlog. "
-        "Since 94a8d65 they take turns while callbacks take much of the loop (server.callbacks_first, "
-        "bot/intake.py), so a burst is acknowledged first and relayed right after.",
+        "meanwhile, so the accepted rate is what kefu takes in while also working off its backlog. ",
         f"Each customer writes {b.sizes.per_customer} messages: one in {b.sizes.per_customer} opens a conversation "
         "(greeting to WeChat, name look-up, assignment) and every message is relayed to an agent.",
         "End-to-end latency: from sending the callback to the relay reaching the WeCom emulator; "
         "CPU per message counts kefu's process (all threads); "
         "for redis+postgres the servers' own CPU is a separate row.",
         "Redis and PostgreSQL are not pinned: they run wherever the kernel puts them.",
-        "Event loops: kefu runs on uvloop since 7722024 (bot.loop), and baseline (a) does; baseline (b) "
-        "runs on uvicorn, which takes uvloop and httptools when installed (NoneBot2's fastapi extra installs both).",
+        "Event loops: kefu and baseline (a) run on asyncio's own loop; baseline (b) runs on uvicorn, "
+        "which takes uvloop and httptools when installed (NoneBot2's fastapi extra installs both).",
         "Baseline (b) acknowledges with 204 before handling (its handling is an asyncio task), "
         "so its ack figures are not comparable to a durable enqueue.",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import socket
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -20,15 +21,12 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.errors import BadRequest, BusUnavailable, SignatureError, is_outage
-from bot.intake import Intake
-from bot.listen import Listener
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.outage import Outages, address_of
-from bot.redis_pipe import AutoPipeline
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
-from bot.storage import Store
+from bot.store import Store
 from bot.worker import INBOUND, OUTBOUND, Worker
 
 __all__ = ["Runtime", "DEDUPE_TTL"]
@@ -56,11 +54,10 @@ class Runtime:
         self.directory = Directory(config)
         self.store = Store(config.storage)
         self.redis: Any = None
-        self.pipe: AutoPipeline | None = None
         self.bus: Bus
         self.state: State
-        if config.bus == "memory://":
-            self.bus, self.state = MemoryBus(), MemoryState()
+        if config.bus == "memory://":  # the embedded default: what the bus takes is kept in storage
+            self.bus, self.state = MemoryBus(self.store), MemoryState()
         else:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
@@ -81,10 +78,8 @@ class Runtime:
                 retry_on_error=[RedisConnectionError],
             )
             self.redis = aioredis.Redis(connection_pool=pool)
-            # one for the process: more commands share each round trip
-            self.pipe = AutoPipeline(self.redis)
-            self.bus = RedisBus(self.redis, prefix=prefix, pipe=self.pipe)
-            self.state = RedisState(self.redis, prefix=prefix, pipe=self.pipe)
+            self.bus = RedisBus(self.redis, prefix=prefix)
+            self.state = RedisState(self.redis, prefix=prefix)
         self.adapters: dict[str, Adapter] = {
             acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
         }
@@ -99,12 +94,9 @@ class Runtime:
             where["redis"] = address_of(config.bus)
         self.outages = Outages(where)
         self.bus.outages = self.outages
-        self.intake = Intake(config.server.callbacks_first, self.metrics.gave_way.observe)
-        self.bus.give_way = self.intake.give_way
         self.worker = Worker(self)
         self.sender = Sender(self)
         self._runner: web.AppRunner | None = None
-        self._listener: Listener | None = None
         self.port: int = 0
         self.reuse_port = False  # one of `kefu run --workers N`: they share the port
 
@@ -116,8 +108,6 @@ class Runtime:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=min(3, timeout)))
         for adapter in self.adapters.values():
             await adapter.start()
-        if isinstance(self.bus, MemoryBus):
-            await self._resume_deliveries()
         self.bus.subscribe(INBOUND, self.worker.handle)
         # one recipient's deliveries in order; a slow platform never holds up another recipient's
         self.bus.subscribe(OUTBOUND, self.sender.handle, lanes=True)
@@ -129,16 +119,14 @@ class Runtime:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()
             server = self.config.server
-            self._listener = Listener(self._runner.server, server.host, server.port, self.reuse_port)
-            self._listener.start()
-            self.port = self._listener.port
+            sock = _bind(server.host, server.port, self.reuse_port)
+            await web.SockSite(self._runner, sock, backlog=1024).start()
+            self.port = int(sock.getsockname()[1])
             logger.info("kefu listening on http://{}:{}", self.config.server.host, self.port)
 
     async def stop(self) -> None:
         for adapter in self.adapters.values():
             await adapter.before_shutdown()
-        if self._listener:
-            self._listener.close()
         if self._runner:
             await self._runner.cleanup()
         for task in (self._ticker, self._lag_watch):
@@ -150,8 +138,6 @@ class Runtime:
             await adapter.stop()
         if self.http:
             await self.http.close()
-        if self.pipe is not None:
-            await self.pipe.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.store.close()
@@ -166,19 +152,8 @@ class Runtime:
         app.router.add_get("/metrics", self._metrics)
         for adapter in self.adapters.values():
             for route in adapter.routes():
-                handler = route.handler if route.method != "POST" else self._callback(route.handler)
-                app.router.add_route(route.method, adapter.base_path + route.suffix, handler)
+                app.router.add_route(route.method, adapter.base_path + route.suffix, route.handler)
         return app
-
-    def _callback(self, handler: Any) -> Any:
-        """A platform's callback: counted as in hand while it is answered (bot.intake).
-        Only POSTs: a GET is a URL check, or a WebSocket that stays open for hours."""
-
-        async def answer(request: web.Request) -> web.StreamResponse:
-            with self.intake.callback():
-                return await handler(request)
-
-        return answer
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """Liveness: the process serves (what it depends on is reported, not judged)."""
@@ -291,15 +266,6 @@ class Runtime:
             await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
         return len(rows)
 
-    async def _resume_deliveries(self) -> None:
-        """In-process bus: what was queued or being sent when kefu stopped lives on only in storage."""
-        rows = await self.store.unfinished_deliveries()
-        for row in rows:
-            d = _delivery(row)
-            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
-        if rows:
-            logger.info("{} deliveries left unfinished by the last run are queued again", len(rows))
-
     async def tick(self) -> None:
         """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""
         desk = Desk(**self.desk_parts())
@@ -337,6 +303,15 @@ class Runtime:
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         await self.bus.drain(timeout)
+
+
+def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """The listening socket, with a start-up error that names the config keys."""
+    try:
+        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        return socket.create_server(address, family=family, backlog=1024, reuse_port=reuse_port)
+    except OSError as e:  # the port taken, an address not of this machine
+        raise OSError(e.errno, f"server.host, server.port: cannot listen on {host}:{port}: {e.strerror or e}") from e
 
 
 def _delivery(row: dict[str, Any]) -> Delivery:

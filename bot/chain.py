@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.directory import Directory
     from bot.state import State
-    from bot.storage import Store
+    from bot.store import Store
 
 __all__ = ["Desk", "Context", "Handler", "TickHandler", "run_chain"]
 

@@ -17,11 +17,11 @@ from loguru import logger
 from bot.config import Config, load_config
 from bot.errors import ConfigError, StorageUnavailable
 from bot.log import secrets_of, setup_logging
-from bot.loop import run as run_loop
+
 from bot.startup import opening_storage
 
 if TYPE_CHECKING:
-    from bot.storage import Store
+    from bot.store import Store
 
 __all__ = ["main"]
 
@@ -49,7 +49,7 @@ def _warn_placeholders(path: str) -> None:
 
 async def _open_store(url: str) -> Store:
     """Storage with its tables created, or StorageUnavailable saying why it cannot be opened."""
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(url)
     try:
@@ -114,10 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         async def tables() -> None:  # once, so a database that cannot be opened is said once, not per restart
             await (await _open_store(cfg.storage)).close()
 
-        run_loop(tables())
+        asyncio.run(tables())
         return supervise(args.config, args.workers)
     try:
-        run_loop(_serve(cfg, reuse_port=args.reuse_port))
+        asyncio.run(_serve(cfg, reuse_port=args.reuse_port))
     except OSError as e:  # port taken, database unreachable, ...
         logger.error("kefu could not start: {}", e)
         return 1
@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     demo = importlib.import_module("adapters.demo")  # the emulated platforms live with the adapters
-    return run_loop(demo.play(storage=args.storage, bus=args.bus))
+    return asyncio.run(demo.play(storage=args.storage, bus=args.bus))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -165,7 +165,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return run_loop(run())
+    return asyncio.run(run())
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
@@ -194,7 +194,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return run_loop(run())
+    return asyncio.run(run())
 
 
 def cmd_health(args: argparse.Namespace) -> int:

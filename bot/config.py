@@ -233,8 +233,6 @@ class ServerConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     api_timeout: Duration = 10.0  # a platform API call taking longer counts as failed (and is retried)
-    # while answering callbacks takes much of the loop, the workers start one message per this
-    callbacks_first: Annotated[Duration, Field(ge=0, le=1.0)] = 0.005
 
 
 class ScheduleConfig(_Strict):

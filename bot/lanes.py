@@ -51,6 +51,11 @@ class Lanes(Generic[T]):
             if not queue:
                 self._queues.pop(key, None)
 
+    @property
+    def size(self) -> int:
+        """Items put and not yet finished (those in hand included)."""
+        return sum(len(q) for q in self._queues.values())
+
     def stop(self) -> None:
         """Start nothing new; what a lane has in hand finishes."""
         self.stopped = True

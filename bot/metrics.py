@@ -56,12 +56,6 @@ class Metrics:
             registry=r,
         )
 
-        self.gave_way = Histogram(
-            "kefu_bus_gave_way_seconds",
-            "How long a worker waited for the callbacks in hand to be answered before its next message",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=r,
-        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

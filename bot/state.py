@@ -6,7 +6,6 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-from bot.redis_pipe import AutoPipeline
 
 __all__ = ["State", "MemoryState", "RedisState"]
 
@@ -87,33 +86,30 @@ def _text(v: Any) -> str | None:
 
 
 class RedisState(State):
-    """Every command goes through the shared automatic pipeline (bot.redis_pipe)."""
-
-    def __init__(self, redis: Any, prefix: str = "kefu:", pipe: AutoPipeline | None = None):
+    def __init__(self, redis: Any, prefix: str = "kefu:"):
         self.redis = redis
         self.prefix = prefix
-        self.pipe = pipe or AutoPipeline(redis)
+        self._incr = redis.register_script(_INCR)
 
     async def get(self, key: str) -> str | None:
-        return _text(await self.pipe.execute("GET", self.prefix + key))
+        return _text(await self.redis.get(self.prefix + key))
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
         if not keys:
             return []
-        return [_text(v) for v in await self.pipe.execute("MGET", *(self.prefix + k for k in keys))]
+        return [_text(v) for v in await self.redis.mget([self.prefix + k for k in keys])]
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        extra = ("PX", int(ttl * 1000)) if ttl else ()
-        await self.pipe.execute("SET", self.prefix + key, value, *extra)
+        await self.redis.set(self.prefix + key, value, px=int(ttl * 1000) if ttl else None)
 
     async def add(self, key: str, ttl: float, value: str = "1") -> bool:
-        return bool(await self.pipe.execute("SET", self.prefix + key, value, "PX", int(ttl * 1000), "NX"))
+        return bool(await self.redis.set(self.prefix + key, value, px=int(ttl * 1000), nx=True))
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self.pipe.script(_INCR, [self.prefix + key], [int(ttl * 1000)]))
+        return int(await self._incr([self.prefix + key], [int(ttl * 1000)]))
 
     async def delete(self, key: str) -> bool:
-        return bool(await self.pipe.execute("DEL", self.prefix + key))
+        return bool(await self.redis.delete(self.prefix + key))
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

@@ -55,13 +55,9 @@ class Worker:
                 if await rt.record_delivery(d):
                     queued.append(d)
             logged = ctx.flags.get("logged")
-            # in-process bus: the deliveries, pending in this same transaction, are queued again
-            # from storage after a crash, so the message is handled once it commits
-            if logged and rt.bus.resumed_from_storage:
-                await rt.store.mark_handled(msg.id, rt.clock.now())
-        # published once committed (the sender must find them); on Redis, a crash before the
-        # message is marked handled replays it, and its deliveries, still pending, are published then
+        # published once committed (the sender must find them); a crash before the message is
+        # marked handled replays it from the bus, and its deliveries, still pending, are published then
         for d in queued:
             await rt.publish_delivery(d)
-        if logged and not rt.bus.resumed_from_storage:
+        if logged:
             await rt.store.mark_handled(msg.id, rt.clock.now())

@@ -16,16 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from adapters.sandbox import Sandbox
-from bot.loop import new_event_loop
-from bot.storage import Store
+from bot.store import Store
 
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS", "redis://127.0.0.1:6379/15")
 PG_ADMIN = os.environ.get("KEFU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
-    """The tests run on the event loop kefu runs on (bot.loop): uvloop where it installs."""
-    return {"kefu": new_event_loop}
 
 
 def _reachable(port: int) -> bool:
@@ -70,7 +64,7 @@ def pg_database() -> str:
 
 
 async def reset_pg(url: str) -> None:
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(url)
     await store.drop_tables()

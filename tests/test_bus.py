@@ -167,7 +167,7 @@ async def _noop(*args, **kwargs) -> None:
 
 async def test_two_first_assignments_of_one_agent_at_once_do_not_fail(engines):
     """set_current is an upsert: the race the benchmark found lost a relay on PostgreSQL."""
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(engines[1])
     await store.create_tables()

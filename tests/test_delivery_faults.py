@@ -120,7 +120,7 @@ async def test_a_wechat_send_cut_off_by_a_stop_is_not_sent_again_but_dead_letter
 
 
 async def _rows_of(tmp_path: Path, purpose: str) -> list[dict]:
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'kefu.db'}")
     try:
@@ -148,8 +148,10 @@ async def test_a_stop_before_the_deliveries_were_queued_loses_nothing_on_the_in_
         monkeypatch.undo()
         logged = [r for r in await _rows_of_all(tmp_path) if r["conversation_id"]]  # not the agents' notices
         rows = {(r["direction"], r["purpose"]): r["status"] for r in logged}
-        # the message and its deliveries were committed together: handled, and both still to send
-        assert rows == {("in", ""): "handled", ("out", "greeting"): "pending", ("out", "relay"): "pending"}
+        # the deliveries were committed with the message's handling, both still to send; the message
+        # is not yet marked handled, and its bus entry is still on disk: the restart handles it again
+        assert rows == {("in", ""): "received", ("out", "greeting"): "pending", ("out", "relay"): "pending"}
+        assert await _bus_entries(tmp_path) == 1
         await sb.start_kefu()
         await sb.settle()
         assert sb.wecom.texts_to("lixiaoli") == [RELAY]
@@ -157,8 +159,15 @@ async def test_a_stop_before_the_deliveries_were_queued_loses_nothing_on_the_in_
         assert [r["status"] for r in await _rows(sb, "relay")] == ["sent"]
 
 
+async def _bus_entries(tmp_path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "kefu.db") as conn:
+        return conn.execute("SELECT count(*) FROM bus WHERE topic = 'inbound'").fetchone()[0]
+
+
 async def _rows_of_all(tmp_path: Path) -> list[dict]:
-    from bot.storage import Store
+    from bot.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'kefu.db'}")
     try:

@@ -33,7 +33,6 @@ from adapters.sandbox import Sandbox
 from adapters.wechat.inbound import to_message as wechat_message
 from adapters.wecom.inbound import to_message as wecom_message
 from bot.errors import BadRequest
-from bot.loop import new_event_loop
 
 # -- what is posted ---------------------------------------------------------------------
 
@@ -237,7 +236,7 @@ class Kefu:
     """One kefu for the whole module, on its own loop in a thread: thousands of requests, one start."""
 
     def __init__(self, tmp: Any):
-        self.loop = new_event_loop()
+        self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.sb = Sandbox(

@@ -92,7 +92,5 @@ async def test_concurrent_senders_share_one_token_fetch(engine: str):
             assert len(emu.sent("/cgi-bin/token")) == 1
     finally:
         await emu.stop()
-        if isinstance(state, RedisState):
-            await state.pipe.close()
         if redis is not None:
             await redis.aclose()

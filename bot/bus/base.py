@@ -1,13 +1,9 @@
-"""The bus: topics split into partitions by key, so one conversation's messages stay in order.
-
-Two engines behind one interface: in-process asyncio queues (`memory://`) and Redis
-Streams with a consumer group (`redis://host:port/db`).
-"""
+"""What both bus engines share: topics split into partitions by key, so one conversation's
+messages stay in order; a message handled until it is done or an outage is waited out."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -19,23 +15,9 @@ from typing import Any
 from loguru import logger
 
 from bot.errors import LeaseLost, is_outage
-from bot.lanes import Lanes
 from bot.outage import Outages
 
-__all__ = [
-    "Bus",
-    "MemoryBus",
-    "RedisBus",
-    "Handler",
-    "Guard",
-    "TAKEN",
-    "DUPLICATE",
-    "REFUSED",
-    "partition_of",
-    "make_bus",
-    "Lease",
-    "lease_held",
-]
+__all__ = ["Bus", "Handler", "Guard", "TAKEN", "DUPLICATE", "REFUSED", "partition_of", "Lease", "lease_held", "LEASE"]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 PARTITIONS = 8
@@ -78,22 +60,18 @@ class Lease:
         return not self.lost and time.monotonic() < self.valid_until
 
 
-_LEASE: ContextVar[Lease | None] = ContextVar("kefu_bus_lease", default=None)
+LEASE: ContextVar[Lease | None] = ContextVar("kefu_bus_lease", default=None)
 
 
 def lease_held() -> bool:
     """Does the process still serve the partition the message in hand came from? Checked before
     every platform send: a process that lost it stops, and the new owner does the work once."""
-    lease = _LEASE.get()
+    lease = LEASE.get()
     return lease is None or lease.held()
 
 
 class Bus(ABC):
     """Publish payloads to a topic by key; consume each partition in order, one at a time."""
-
-    # True for a bus whose content a restart keeps only in storage (the in-process bus): kefu
-    # queues the unfinished deliveries again at start, and no message taken is handled again
-    resumed_from_storage = False
 
     def __init__(self, partitions: int = PARTITIONS):
         self.partitions = partitions
@@ -103,7 +81,6 @@ class Bus(ABC):
         self._stopping = asyncio.Event()
         self._idle: dict[str, int] = {}  # topic -> messages taken but not yet handled
         self._marks: dict[str, tuple[str, float]] = {}  # publish_once's marks and guards: (value, expiry)
-        self.give_way: Callable[[], Awaitable[None]] | None = None  # awaited before each message (bot.intake)
         self.outages = Outages()  # the runtime's, shared with the rest of the process
 
     def subscribe(self, topic: str, handler: Handler, *, lanes: bool = False) -> None:
@@ -166,8 +143,6 @@ class Bus(ABC):
         database being down is waited out, the same message tried again with backoff: handling
         is resumable, so nothing is lost and nothing done twice.
         """
-        if self.give_way is not None:
-            await self.give_way()
         delay, failed = 0.2, ""
         while True:
             if not lease_held():
@@ -215,66 +190,3 @@ class Bus(ABC):
             for t in left:
                 t.cancel()
             await asyncio.gather(*left, return_exceptions=True)
-
-
-class MemoryBus(Bus):
-    """In-process queues: zero set-up, lost when the process ends."""
-
-    resumed_from_storage = True
-
-    def __init__(self, partitions: int = PARTITIONS):
-        super().__init__(partitions)
-        self._queues: dict[tuple[str, int], asyncio.Queue[tuple[str, str]]] = {}
-        self._inflight: dict[str, int] = {}
-
-    def _q(self, topic: str, p: int) -> asyncio.Queue[tuple[str, str]]:
-        q = self._queues.get((topic, p))
-        if q is None:  # not setdefault: that would build a queue on every publish
-            q = self._queues[(topic, p)] = asyncio.Queue()
-        return q
-
-    async def publish(self, topic: str, key: str, payload: dict[str, Any]) -> None:
-        # Serialized like the Redis engine, so both engines carry exactly the same data.
-        raw = json.dumps(payload, ensure_ascii=False)
-        self._q(topic, partition_of(key, self.partitions)).put_nowait((self.lane_of(topic, key), raw))
-
-    async def close(self, grace: float = 2.0) -> None:
-        """Let the messages in hand finish, then stop (waiting on an empty queue is safe to cancel)."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + grace
-        self._stopping.set()
-        while any(self._inflight.values()) and loop.time() < end:  # noqa: ASYNC110 (bounded poll at shutdown)
-            await asyncio.sleep(0.01)
-        await super().close(grace=0)
-
-    async def _consume(self, topic: str, partition: int, handler: Handler) -> None:
-        q = self._q(topic, partition)
-
-        async def run(raw: str) -> bool:
-            try:
-                return await self._handle(topic, handler, json.loads(raw))
-            finally:
-                self._inflight[topic] -= 1
-                q.task_done()
-
-        lanes: Lanes[str] = Lanes(run)
-        try:
-            while not self._stopping.is_set():
-                lane, raw = await q.get()
-                self._inflight[topic] = self._inflight.get(topic, 0) + 1
-                await lanes.put(lane, raw)
-        finally:
-            await lanes.cancel()
-
-    async def pending(self, topic: str) -> int:
-        queued = sum(q.qsize() for (t, _), q in self._queues.items() if t == topic)
-        return queued + self._inflight.get(topic, 0)
-
-
-from bot.redis_bus import RedisBus  # noqa: E402  (it builds on Bus, defined above)
-
-
-def make_bus(url: str, redis: Any = None, prefix: str = "kefu:") -> Bus:
-    if url == "memory://":
-        return MemoryBus()
-    return RedisBus(redis, prefix=prefix)

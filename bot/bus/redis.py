@@ -21,10 +21,9 @@ from typing import Any
 
 from loguru import logger
 
-from bot.bus import _LEASE, DUPLICATE, REFUSED, TAKEN, Bus, Guard, Handler, Lease, lease_held, partition_of
+from bot.bus.base import DUPLICATE, LEASE, REFUSED, TAKEN, Bus, Guard, Handler, Lease, lease_held, partition_of
 from bot.errors import BusUnavailable
 from bot.lanes import Lanes
-from bot.redis_pipe import AutoPipeline
 
 __all__ = ["RedisBus", "lease_key"]
 
@@ -72,11 +71,13 @@ class RedisBus(Bus):
     lease_ms = 10_000  # a dead process's partitions wait this long before another takes them
     heartbeat = 2.0  # seconds between "still alive" marks
 
-    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8, pipe: AutoPipeline | None = None):
+    def __init__(self, redis: Any, prefix: str = "kefu:", partitions: int = 8):
         super().__init__(partitions)
         self.redis = redis
-        self.pipe = pipe or AutoPipeline(redis)  # every command but the consumers' blocking reads
-        self._own_pipe = pipe is None  # closed with the bus; a shared one by its owner
+        # several commands that must go together: one script each (redis-py loads it on NOSCRIPT)
+        self._once, self._guarded_once = redis.register_script(_ONCE), redis.register_script(_GUARDED_ONCE)
+        self._acquire_lease, self._renew_lease = redis.register_script(_ACQUIRE), redis.register_script(_RENEW)
+        self._release_lease, self._ack_entries = redis.register_script(_RELEASE), redis.register_script(_ACK)
         self.prefix = prefix
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self._owned: dict[str, set[int]] = {}
@@ -97,7 +98,7 @@ class RedisBus(Bus):
         data = json.dumps(payload, ensure_ascii=False)
         stream = self._stream(topic, partition_of(key, self.partitions))
         try:
-            await self.pipe.execute("XADD", stream, "*", "d", data, "k", self.lane_of(topic, key))
+            await self.redis.xadd(stream, {"d": data, "k": self.lane_of(topic, key)})
         except Exception as e:  # connection refused, timeout, OOM: the caller must not ack
             raise BusUnavailable(f"redis: {e}") from e
 
@@ -110,11 +111,11 @@ class RedisBus(Bus):
         args: list[Any] = [int(ttl * 1000), data, self.lane_of(topic, key)]
         try:
             if guard is None:
-                done = await self.pipe.script(_ONCE, keys, args)
+                done = await self._once(keys, args)
             else:
                 keys.append(self.prefix + guard.key)
                 args += [guard.value, int(guard.ttl * 1000)]
-                done = await self.pipe.script(_GUARDED_ONCE, keys, args)
+                done = await self._guarded_once(keys, args)
         except Exception as e:
             raise BusUnavailable(f"redis: {e}") from e
         return TAKEN if done == 1 else REFUSED if done == -1 else DUPLICATE
@@ -151,7 +152,7 @@ class RedisBus(Bus):
         if len(self._owned.setdefault(topic, set())) >= self._share():
             return False
         # ours already (kept while Redis was briefly away): renewing it is taking it
-        taken = await self.pipe.script(_ACQUIRE, [self._lease(topic, p)], [self.consumer, self.lease_ms])
+        taken = await self._acquire_lease([self._lease(topic, p)], [self.consumer, self.lease_ms])
         self.outages.up("redis")  # it answered
         if taken:
             self._owned[topic].add(p)
@@ -159,12 +160,12 @@ class RedisBus(Bus):
         return False
 
     async def _renew(self, topic: str, p: int) -> bool:
-        return bool(await self.pipe.script(_RENEW, [self._lease(topic, p)], [self.consumer, self.lease_ms]))
+        return bool(await self._renew_lease([self._lease(topic, p)], [self.consumer, self.lease_ms]))
 
     async def _release(self, topic: str, p: int) -> None:
         self._owned.get(topic, set()).discard(p)
         try:
-            await self.pipe.script(_RELEASE, [self._lease(topic, p)], [self.consumer])
+            await self._release_lease([self._lease(topic, p)], [self.consumer])
         except Exception as e:  # it expires by itself
             logger.info("bus: lease {}:{} not released ({})", topic, p, e)
 
@@ -230,7 +231,7 @@ class RedisBus(Bus):
         await self._claim_all(stream)
         lease = Lease(self.lease_ms / 1000)
         keeper = asyncio.create_task(self._keep(lease, topic, partition), name=f"bus:lease:{topic}:{partition}")
-        token = _LEASE.set(lease)  # the lanes' tasks, created below, see it (bot.bus.lease_held)
+        token = LEASE.set(lease)  # the lanes' tasks, created below, see it (bot.bus.base.lease_held)
 
         async def run(entry: tuple[Any, dict[str, Any] | None]) -> bool:
             entry_id, payload = entry
@@ -242,11 +243,15 @@ class RedisBus(Bus):
             return True
 
         lanes: Lanes[tuple[Any, dict[str, Any] | None]] = Lanes(run)
+        task = asyncio.current_task()
+        assert task is not None
         try:
             last = "0"  # first what this consumer holds pending (claimed or its own), in order
             while not self._stopping.is_set() and lease.held() and not lanes.stopped:
                 if self._should_yield(topic, partition):
                     break
+                if task.cancelling():  # redis-py 8.1 can swallow a cancel that lands in a blocking read
+                    raise asyncio.CancelledError
                 # a short block: stopping waits for the read to end rather than cancel it mid-reply
                 resp = await self.redis.xreadgroup(
                     self.GROUP, self.consumer, {stream: last}, count=32, block=None if last != ">" else 500
@@ -273,7 +278,7 @@ class RedisBus(Bus):
                 lease.ended = True
                 keeper.cancel()
                 await asyncio.wait({keeper}, timeout=lease.ttl / 2)
-                _LEASE.reset(token)
+                LEASE.reset(token)
 
     async def _claim_all(self, stream: str) -> None:
         """Take over every entry the group holds pending on this stream (a dead owner's)."""
@@ -290,7 +295,7 @@ class RedisBus(Bus):
     async def _ack(self, stream: str, entry_ids: list[Any]) -> None:
         while True:
             try:
-                await self.pipe.script(_ACK, [stream], [self.GROUP, *entry_ids])
+                await self._ack_entries([stream], [self.GROUP, *entry_ids])
                 return
             except asyncio.CancelledError:
                 raise
@@ -315,5 +320,3 @@ class RedisBus(Bus):
             await self.redis.zrem(self._members, self.consumer)
         except Exception:
             pass  # it ages out
-        if self._own_pipe:
-            await self.pipe.close()
