@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.qq.official_adapter import OfficialAdapter
-from adapters.qq.onebot_adapter import OneBotAdapter
+from adapters.qq.official.adapter import OfficialAdapter
+from adapters.qq.onebot.adapter import OneBotAdapter
 from bot.adapter import Adapter
 from bot.config import QQAccount
 

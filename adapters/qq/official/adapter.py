@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from adapters.qq import official_inbound as inbound
-from adapters.qq.official_client import DUPLICATE_SEQ, QQBotClient, Scope
+from adapters.qq.official import inbound
+from adapters.qq.official.client import DUPLICATE_SEQ, QQBotClient, Scope
 from bot.adapter import Adapter, Route
 from bot.config import QQAccount
 from bot.errors import PlatformError, SignatureError, Unreachable

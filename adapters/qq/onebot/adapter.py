@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from adapters.qq import onebot_inbound as inbound
-from adapters.qq.onebot_client import Connection, OneBotClient
+from adapters.qq.onebot import inbound
+from adapters.qq.onebot.client import Connection, OneBotClient
 from bot.adapter import Adapter, Route
 from bot.config import QQAccount
 from bot.errors import BadRequest, BusUnavailable, PlatformError
