@@ -12,6 +12,7 @@ from handlers import (
     auto_reply,
     commands,
     conversation,
+    duty,
     flood,
     greeting,
     handover,
@@ -53,7 +54,7 @@ def build_rules(config: Config) -> Rules:
     desk = [
         agent_reply.resolve,
         transcript.log_inbound,
-        presence.track,
+        duty.track,
         quick_replies.run,
         commands.run,
         quality.check,
