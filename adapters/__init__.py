@@ -1,1 +1,1 @@
-"""Platform adapters: one package per platform, found by ``bot.adapter.load_adapter_class``."""
+"""Platform adapters: one package per platform, each registering a bot.adapter.Platform (pyproject.toml)."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 import time
 from pathlib import Path
 
 from adapters.sandbox import Sandbox
+from bot.log import setup_logging
+from bot.registry import Command
 
-__all__ = ["play"]
+__all__ = ["play", "COMMAND"]
 
 CUSTOMER, NAME, AGENT = "oDemo_zhangsan_openid", "张三", "lixiaoli"
 
@@ -71,3 +74,16 @@ async def play(storage: str = "", bus: str = "memory://") -> int:
             print("\nNext: copy config/kefu.example.yaml, fill in your accounts, run `kefu run --config kefu.yaml`.")
     await asyncio.sleep(0)
     return 0
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default="", help="storage URL (default: a temporary SQLite file)")
+    p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    setup_logging("WARNING")
+    return await play(storage=args.storage, bus=args.bus)
+
+
+COMMAND = Command("demo", "a scripted exchange against emulated WeChat and WeCom", _arguments, _demo)

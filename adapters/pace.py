@@ -1,7 +1,7 @@
 """Pacing for endpoints with a rate limit (group robots: 20 messages a minute).
 
 Messages are spaced, never dropped: a sender waits for its turn. The turn is a key in the
-runtime's state, so every kefu process sharing Redis keeps to one pace.
+shared state, so every kefu process sharing Redis keeps to one pace.
 """
 
 from __future__ import annotations

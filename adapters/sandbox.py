@@ -16,7 +16,8 @@ from adapters.wechat.emulator import WeChatEmulator, WeChatPusher, new_aes_key
 from adapters.wecom.emulator import WeComEmulator, WeComPusher
 from bot.app import Runtime
 from bot.clock import Clock, FixedClock
-from bot.config import Config, parse_config
+from bot.config import Config
+from bot.loader import parse_config
 
 __all__ = ["Sandbox"]
 

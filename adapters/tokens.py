@@ -1,6 +1,6 @@
 """An async JSON API client with a shared, cached access token (the WeChat family's pattern).
 
-The token lives in the runtime's state (Redis when the bus is Redis, so every process
+The token lives in the shared state (Redis when the bus is Redis, so every process
 shares one), and one refresher at a time fetches a new one, under a lock.
 """
 

@@ -474,7 +474,7 @@ async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float
 
     from bot.app import _redis_url
     from bot.bus import PARTITIONS
-    from bot.redis_bus import lease_key
+    from bot.bus.redis import lease_key
     from bot.worker import INBOUND, OUTBOUND
 
     url, prefix = _redis_url(bus)

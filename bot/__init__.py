@@ -1,5 +1,5 @@
 """kefu core: the normalized model, bus, storage, handler chain, server and CLI.
 
-The core speaks no platform: it never imports ``adapters``; adapters are found by name
-through :mod:`bot.plugins`.
+The core speaks no platform: it never imports ``adapters`` or ``handlers``; they register
+through entry points (pyproject.toml) that :mod:`bot.registry` loads.
 """

@@ -1,27 +1,75 @@
-"""What every platform adapter offers the core. Adapters live in ``adapters/<platform>/``."""
+"""What every platform adapter offers the core, and the little of the core it is given (Host).
+
+Adapters live in ``adapters/<platform>/`` and register a Platform through an entry point
+(bot.registry); the core never imports them.
+"""
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from aiohttp import web
-
-from bot.model import Delivery
+from bot.config import Account, GroupConfig
+from bot.model import Delivery, Message
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    import aiohttp
+    from aiohttp import web
 
-__all__ = ["Adapter", "Route", "load_adapter_class", "Ability", "RECEIVE_IMAGES", "SEND_IMAGES"]
+    from bot.bus import Guard
+    from bot.clock import Clock
+    from bot.state import State
+
+__all__ = [
+    "Adapter",
+    "Route",
+    "Host",
+    "Ingest",
+    "Values",
+    "Platform",
+    "AdapterFactory",
+    "Ability",
+    "RECEIVE_IMAGES",
+    "SEND_IMAGES",
+]
 
 Ability = str
 # A picture written on this platform can be fetched (download_media), e.g. to carry it to another.
 RECEIVE_IMAGES: Ability = "receive_images"
 # A picture can be put on this platform (upload_image) and sent (a delivery of kind "image").
 SEND_IMAGES: Ability = "send_images"
+
+
+class Ingest(Protocol):
+    def __call__(self, messages: list[Message], guard: Guard | None = None) -> Awaitable[int]:
+        """Put inbound messages durably on the bus (platform retries dropped); how many were new.
+
+        Raises BusUnavailable when they could not be stored (the webhook answers an error so the
+        platform retries), SignatureError when `guard` was used before with another body.
+        """
+        ...
+
+
+class Values(Protocol):
+    """Durable key-value in storage: what must outlive a restart (a pull cursor, a reply count)."""
+
+    async def get_value(self, key: str) -> str | None: ...
+
+    async def set_value(self, key: str, value: str, now: float) -> None: ...
+
+
+@dataclass
+class Host:
+    """All an adapter sees of the core: nothing else of the runtime reaches it."""
+
+    ingest: Ingest
+    state: State  # short-lived shared key-value: tokens, reply windows, locks
+    values: Values
+    clock: Clock  # the desk's clock (tests set it); signatures check real time instead
+    groups: Mapping[str, GroupConfig]  # the desk's notice groups by name (config groups:)
+    http: aiohttp.ClientSession | None = None  # shared by every adapter; set before Adapter.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +86,9 @@ class Adapter(ABC):
     # what the adapter can do beyond text; the core checks these before it makes a delivery
     abilities: ClassVar[frozenset[Ability]] = frozenset()
 
-    def __init__(self, account: Any, runtime: Runtime):
+    def __init__(self, account: Any, host: Host):
         self.account = account
-        self.runtime = runtime
+        self.host = host
 
     @property
     def base_path(self) -> str:
@@ -84,9 +132,18 @@ class Adapter(ABC):
         raise NotImplementedError(f"{self.platform} does not declare {SEND_IMAGES}")
 
 
-def load_adapter_class(platform: str) -> Callable[[Any, Runtime], Adapter]:
-    """Adapters are found by name, so the core never imports them. ADAPTER is an Adapter
-    class, or a factory of one (a platform with several protocols picks by the account)."""
-    module = importlib.import_module(f"adapters.{platform}")
-    factory: Callable[[Any, Runtime], Adapter] = module.ADAPTER
-    return factory
+# An Adapter class, or a function picking one by the account (a platform with several protocols)
+AdapterFactory = Callable[[Any, Host], Adapter]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What a platform package registers (entry point group kefu.platforms, see bot.registry)."""
+
+    name: str  # the accounts' `platform:` and the first part of their webhook path
+    schema: type[Account]  # its accounts' keys, defaults and label (adapters/<platform>/config.py)
+    adapter: AdapterFactory
+
+    @property
+    def label(self) -> str:
+        return self.schema.default_label

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import socket
 import time
@@ -14,7 +13,7 @@ import aiohttp
 from aiohttp import web
 from loguru import logger
 
-from bot.adapter import Adapter, load_adapter_class
+from bot.adapter import Adapter, Host
 from bot.bus import DUPLICATE, REFUSED, Bus, Guard, MemoryBus, RedisBus
 from bot.chain import Desk
 from bot.clock import Clock
@@ -24,6 +23,7 @@ from bot.errors import BadRequest, BusUnavailable, SignatureError, is_outage
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.outage import Outages, address_of
+from bot.registry import platforms, rules_builder
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
 from bot.store import Store
@@ -80,11 +80,14 @@ class Runtime:
             self.redis = aioredis.Redis(connection_pool=pool)
             self.bus = RedisBus(self.redis, prefix=prefix)
             self.state = RedisState(self.redis, prefix=prefix)
+        # all an adapter sees of the runtime; http is filled in at start
+        self.host = Host(self.ingest, self.state, self.store, self.clock, config.groups)
+        registered = platforms()
         self.adapters: dict[str, Adapter] = {
-            acc.name: load_adapter_class(acc.platform)(acc, self) for acc in config.accounts
+            acc.name: registered[acc.platform].adapter(acc, self.host) for acc in config.accounts
         }
         self.directory.abilities = {name: type(a).abilities for name, a in self.adapters.items()}
-        self.rules = importlib.import_module("handlers").build_rules(config)
+        self.rules = rules_builder()(config)
         self._ticker: asyncio.Task[None] | None = None
         self._lag_watch: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -106,6 +109,7 @@ class Runtime:
         await self.store.create_tables()
         timeout = self.config.server.api_timeout
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=min(3, timeout)))
+        self.host.http = self.http
         for adapter in self.adapters.values():
             await adapter.start()
         self.bus.subscribe(INBOUND, self.worker.handle)
@@ -173,8 +177,8 @@ class Runtime:
             m.queue_length.set(len(await self.store.waiting()))
             for topic in (INBOUND, OUTBOUND):
                 m.bus_pending.labels(topic).set(await self.bus.pending(topic))
-            desk = Desk(**self.desk_parts())
-            m.agents_online.set(len(await importlib.import_module("handlers.presence").online_agents(desk)))
+            online = await self.store.online()
+            m.agents_online.set(sum(a.name in online for a in self.config.agents))  # configured ones only
         except Exception as e:  # the counters are still worth serving
             logger.warning("metrics: gauges not refreshed ({})", e)
         return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from bot.state import State
     from bot.store import Store
 
-__all__ = ["Desk", "Context", "Handler", "TickHandler", "run_chain"]
+__all__ = ["Desk", "Context", "Handler", "TickHandler", "Rules", "run_chain"]
 
 
 @dataclass
@@ -73,6 +73,14 @@ class Context(Desk):
 
 Handler = Callable[[Context], Awaitable[None]]
 TickHandler = Callable[[Desk], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The desk's rules as the runtime runs them (handlers.build_rules assembles them)."""
+
+    chains: dict[str, list[Handler]]  # per account role
+    on_tick: list[TickHandler]  # run by the timer loop
 
 
 async def run_chain(handlers: list[Handler], ctx: Context) -> Context:

@@ -1,32 +1,34 @@
-"""The `kefu` command: run, check-config, health, report, deadletters, demo."""
+"""The `kefu` command: run, check-config, health, deadletters, and what packages register (report, demo)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
-import importlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from bot.config import Config, load_config
+from bot.config import Config
 from bot.errors import ConfigError, StorageUnavailable
+from bot.loader import load_config
 from bot.log import secrets_of, setup_logging
-
+from bot.registry import Command, commands
 from bot.startup import opening_storage
 
 if TYPE_CHECKING:
     from bot.store import Store
 
-__all__ = ["main"]
+__all__ = ["main", "load_or_exit", "open_store"]
 
 
-def _load(path: str) -> Config:
+def load_or_exit(path: str) -> Config:
+    """The config, or exit 2 printing each problem by its key (no traceback)."""
     try:
         return load_config(path)
     except ConfigError as e:
@@ -47,7 +49,7 @@ def _warn_placeholders(path: str) -> None:
         print(f"kefu: warning: {p.warning}", file=sys.stderr)
 
 
-async def _open_store(url: str) -> Store:
+async def open_store(url: str) -> Store:
     """Storage with its tables created, or StorageUnavailable saying why it cannot be opened."""
     from bot.store import Store
 
@@ -62,7 +64,7 @@ async def _open_store(url: str) -> Store:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _load(args.file)
+    cfg = load_or_exit(args.file)
     _warn_placeholders(args.file)
     accounts = ", ".join(f"{a.name} ({a.platform}, {a.role}) at /{a.platform}/{a.name}" for a in cfg.accounts)
     print(f"{args.file}: OK")
@@ -94,7 +96,7 @@ async def _serve(cfg: Config, reuse_port: bool = False) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    cfg = load_or_exit(args.config)
     if not args.reuse_port:  # a worker of --workers: its supervisor has warned already
         _warn_placeholders(args.config)
     setup_logging(cfg.log_level, secrets_of(cfg))
@@ -112,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bot.workers import supervise
 
         async def tables() -> None:  # once, so a database that cannot be opened is said once, not per restart
-            await (await _open_store(cfg.storage)).close()
+            await (await open_store(cfg.storage)).close()
 
         asyncio.run(tables())
         return supervise(args.config, args.workers)
@@ -124,60 +126,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    setup_logging("WARNING")
-    demo = importlib.import_module("adapters.demo")  # the emulated platforms live with the adapters
-    return asyncio.run(demo.play(storage=args.storage, bus=args.bus))
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    import datetime as dt
-    from pathlib import Path
-
-    cfg = _load(args.config)
-    reports = importlib.import_module("handlers.reports")
-
-    def day(text: str, flag: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            print(f"kefu report: {flag} {text!r} is not a date like 2026-11-01", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    async def run() -> int:
-        from bot.clock import Clock
-
-        store = await _open_store(cfg.storage)
-        try:
-            if args.daily:
-                print(await reports.daily_summary(store, cfg, day(args.daily, "--daily"), Clock().now()))
-                return 0
-            if not (args.date_from and args.date_to and args.out):
-                print("kefu report: give --daily DATE, or --from, --to and --out", file=sys.stderr)
-                return 2
-            first, last = day(args.date_from, "--from"), day(args.date_to, "--to")
-            rows = await reports.record_rows(store, cfg, first, last)
-            out = Path(args.out)
-            fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
-            (reports.write_xlsx if fmt == "xlsx" else reports.write_csv)(rows, out)
-            print(f"{out}: {len(rows)} conversations from {first} to {last} ({fmt})")
-            return 0
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def cmd_deadletters(args: argparse.Namespace) -> int:
     """List the deliveries that failed for good; mark some or all to be sent again."""
-    cfg = _load(args.config)
+    cfg = load_or_exit(args.config)
 
     async def run() -> int:
         import datetime as dt
 
         from bot.clock import Clock
 
-        store = await _open_store(cfg.storage)
+        store = await open_store(cfg.storage)
         try:
             if args.retry or args.retry_all:
                 n = await store.mark_for_retry(None if args.retry_all else args.retry, Clock().now())
@@ -224,6 +182,13 @@ def cmd_health(args: argparse.Namespace) -> int:
         return 1
 
 
+def _plugged(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return asyncio.run(command.run(args))
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kefu", description="Online customer-service relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,24 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its server.port is asked)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the answer (default 2)")
     p.set_defaults(func=cmd_health)
-    p = sub.add_parser("report", help="the record sheet (CSV/XLSX) or the daily summary")
-    p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its storage is read)")
-    p.add_argument("--from", dest="date_from", help="first day, e.g. 2026-11-01")
-    p.add_argument("--to", dest="date_to", help="last day, e.g. 2026-11-30")
-    p.add_argument("--format", choices=["xlsx", "csv"], help="default: from --out's suffix")
-    p.add_argument("--out", help="the file to write")
-    p.add_argument("--daily", metavar="DATE", help="print the daily summary of this day")
-    p.set_defaults(func=cmd_report)
     p = sub.add_parser("deadletters", help="deliveries that failed for good; --retry to send again")
     p.add_argument("--config", "-c", default="kefu.yaml")
     p.add_argument("--retry", type=int, nargs="+", metavar="ID", help="send these again")
     p.add_argument("--retry-all", action="store_true", help="send every failed delivery again")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_deadletters)
-    p = sub.add_parser("demo", help="a scripted exchange against emulated WeChat and WeCom")
-    p.add_argument("--storage", default="", help="storage URL (default: a temporary SQLite file)")
-    p.add_argument("--bus", default="memory://", help="bus URL (default memory://)")
-    p.set_defaults(func=cmd_demo)
+    argv = sys.argv[1:] if argv is None else argv
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word not in sub.choices:  # another package's (bot.registry), or --help: only then are they imported
+        for command in commands():
+            p = sub.add_parser(command.name, help=command.help)
+            command.arguments(p)
+            p.set_defaults(func=_plugged(command))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

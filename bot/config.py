@@ -1,89 +1,42 @@
-"""The admin's YAML file: `${VAR}` substitution, the schema, and errors named by key path."""
+"""The desk's own config schema: agents, groups, hours, rules and texts. Each platform's account
+schema lives with its adapter (adapters/<platform>/config.py) and reaches the core through the
+registry; bot.loader reads the YAML file into this."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bot.errors import ConfigError
+from bot.hours import ScheduleConfig
+from bot.schema import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
 
 __all__ = [
     "Config",
-    "AccountConfig",
-    "WeChatAccount",
-    "WeComAccount",
-    "DingTalkAccount",
-    "QQAccount",
-    "WeComKfAccount",
+    "Account",
     "AgentConfig",
     "GroupConfig",
-    "load_config",
-    "parse_config",
-    "PLATFORM_LABELS",
     "ScheduleConfig",
+    "ACCOUNT_SCHEMAS",
     "WEEKDAYS",
+    "Duration",
     "parse_duration",
 ]
 
-PLATFORM_LABELS = {"wechat": "公众号", "wecom": "企业微信", "dingtalk": "钉钉", "qq": "QQ", "wecom_kf": "微信客服"}
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ACCOUNT_SCHEMAS = "account_schemas"  # the validation context's key: platform name -> account schema
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-def parse_duration(v: Any) -> float:
-    """'60s', '5m', '2h', '1d', '1h30m', '50ms' or a number of seconds -> seconds."""
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?(ms|[smhd]))+", v.strip()):
-        raise ValueError(f"must be a duration like 60s, 5m, 2h, 1h30m or 50ms (got {v!r})")
-    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(float(n) * unit[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ms|[smhd])", v))
+class Account(Strict):
+    """What every account has, whatever its platform; each platform's schema adds its own keys."""
 
+    default_label: ClassVar[str] = ""  # how agents see the platform's channels unless `label` says
+    secret_fields: ClassVar[tuple[str, ...]] = ()  # keys whose values never reach a log line
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_STANDARD_DAY = ["08:30-12:00", "13:00-17:30"]
-
-
-def _windows(v: Any) -> list[str]:
-    if not isinstance(v, list):
-        raise ValueError('must be a list of "HH:MM-HH:MM" windows')
-    for w in v:
-        m = _WINDOW.match(str(w))
-        if not m:
-            raise ValueError(f'{w!r} is not a window like "08:30-12:00"')
-        if m.group(1, 2) == m.group(3, 4):
-            raise ValueError(f"{w!r} is empty (start equals end)")
-    return [str(w) for w in v]
-
-
-Windows = Annotated[list[str], BeforeValidator(_windows)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _aes_key(v: str, *, required: bool) -> str:
-    if not v:
-        if required:
-            raise ValueError("is required (43 characters, from the platform's console)")
-        return v
-    if len(v) != 43:
-        raise ValueError(f"must be 43 characters (got {len(v)})")
-    if not re.fullmatch(r"[A-Za-z0-9+/]{43}", v):
-        raise ValueError("must be base64 characters only (A-Z a-z 0-9 + /)")
-    return v
-
-
-class _Account(_Strict):
     name: str
+    platform: str
     role: Literal["customer", "desk"]
     label: str = ""  # how the channel is named to agents; default from the platform
     # desk role: post customers' messages to this group chat of the account (a DingTalk
@@ -100,115 +53,20 @@ class _Account(_Strict):
 
     @property
     def channel_label(self) -> str:
-        return self.label or PLATFORM_LABELS.get(self.platform, self.platform)  # type: ignore[attr-defined]
+        return self.label or self.default_label or self.platform
+
+    def secrets(self) -> list[str]:
+        return [v for k in self.secret_fields if isinstance(v := getattr(self, k, ""), str) and v]
 
 
-class WeChatAccount(_Account):
-    platform: Literal["wechat"]
-    app_id: str = Field(min_length=1)
-    app_secret: str = Field(min_length=1)
-    token: str = Field(min_length=3, max_length=32)
-    encoding_aes_key: str = ""  # empty: plaintext mode
-    api_base_url: str = "https://api.weixin.qq.com"
-    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
-
-    @field_validator("encoding_aes_key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        return _aes_key(v, required=False)
-
-
-class WeComAccount(_Account):
-    platform: Literal["wecom"]
-    corp_id: str = Field(min_length=1)
-    agent_id: int
-    secret: str = Field(min_length=1)
-    token: str = Field(min_length=1)
-    encoding_aes_key: str
-    api_base_url: str = "https://qyapi.weixin.qq.com"
-    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
-
-    @field_validator("encoding_aes_key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        return _aes_key(v, required=True)
-
-
-class DingTalkAccount(_Account):
-    """A DingTalk enterprise internal robot (企业内部应用机器人)."""
-
-    platform: Literal["dingtalk"]
-    mode: Literal["http", "stream"] = "http"  # HTTP receive mode, or Stream mode (dingtalk-stream)
-    stream_endpoint: str = "https://api.dingtalk.com"  # where Stream mode opens its connection
-    app_key: str = Field(min_length=1)
-    app_secret: str = Field(min_length=1)
-    robot_code: str = ""  # default: the app_key
-    api_base_url: str = "https://api.dingtalk.com"
-    max_clock_skew: Duration = 3600.0  # a callback's timestamp may be this far from now
-
-    @property
-    def robot(self) -> str:
-        return self.robot_code or self.app_key
-
-
-class QQAccount(_Account):
-    """QQ through OneBot v11 (NapCat, Lagrange: HTTP POST events and a reverse WebSocket) or the
-    official QQ Bot API (webhook with Ed25519 signatures)."""
-
-    platform: Literal["qq"]
-    protocol: Literal["onebot", "official"]
-    # onebot: the token the OneBot implementation presents (Authorization: Bearer) on the reverse
-    # WebSocket and HTTP API, and the secret its HTTP POST events are signed with (X-Signature)
-    access_token: str = ""
-    secret: str = ""
-    api_url: str = ""  # onebot: the implementation's HTTP API root, when no reverse WebSocket is connected
-    # official: the bot's AppID and AppSecret (the secret also seeds the Ed25519 key)
-    app_id: str = ""
-    app_secret: str = ""
-    api_base_url: str = "https://api.sgroup.qq.com"
-    token_url: str = "https://bots.qq.com/app/getAppAccessToken"
-
-    @model_validator(mode="after")
-    def _protocol_fields(self) -> QQAccount:
-        if self.protocol == "official" and not (self.app_id and self.app_secret):
-            raise ValueError("protocol official needs app_id and app_secret")
-        if self.protocol == "onebot" and not (self.access_token or self.secret):
-            raise ValueError("protocol onebot needs access_token (reverse WebSocket) and/or secret (HTTP POST)")
-        return self
-
-
-class WeComKfAccount(_Account):
-    """WeCom 微信客服 (customer role): WeChat users write to a kf account; kefu pulls with sync_msg."""
-
-    platform: Literal["wecom_kf"]
-    corp_id: str = Field(min_length=1)
-    secret: str = Field(min_length=1)  # the 微信客服 secret
-    token: str = Field(min_length=1)
-    encoding_aes_key: str
-    open_kfid: str = Field(min_length=1)
-    api_base_url: str = "https://qyapi.weixin.qq.com"
-    max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
-
-    @field_validator("encoding_aes_key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        return _aes_key(v, required=True)
-
-
-AccountConfig = Annotated[
-    WeChatAccount | WeComAccount | DingTalkAccount | QQAccount | WeComKfAccount, Field(discriminator="platform")
-]
-AnyAccount = WeChatAccount | WeComAccount | DingTalkAccount | QQAccount | WeComKfAccount
-
-
-class AgentConfig(_Strict):
+class AgentConfig(Strict):
     name: str = Field(min_length=1)
     ids: dict[str, str] = Field(min_length=1)  # account name -> the agent's user id there
     capacity: int = Field(default=5, ge=1)
 
 
-class GroupConfig(_Strict):
-    """An internal group kefu posts notices to (send only)."""
+class GroupConfig(Strict):
+    """An internal group kefu posts notices to (send only), through one of its accounts."""
 
     account: str
     webhook_key: str = ""  # WeCom group robot
@@ -220,144 +78,41 @@ class GroupConfig(_Strict):
     def _one_target(self) -> GroupConfig:
         if sum(bool(x) for x in (self.webhook_key, self.chat_id, self.webhook)) != 1:
             raise ValueError(
-                "give exactly one of webhook_key (WeCom group robot), chat_id (WeCom appchat or DingTalk "
-                "group) or webhook (DingTalk custom robot)"
+                "give exactly one of webhook_key (a group robot's key), chat_id (a group chat the account is in) "
+                "or webhook (a custom robot's URL)"
             )
         if self.secret and not self.secret.startswith("SEC"):
-            raise ValueError("secret: a DingTalk robot's 加签 secret starts with SEC")
+            raise ValueError("secret: a custom robot's 加签 secret starts with SEC")
         return self
 
 
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     api_timeout: Duration = 10.0  # a platform API call taking longer counts as failed (and is retried)
 
 
-class ScheduleConfig(_Strict):
-    """Service hours: weekly windows, holidays (closed) and make-up workdays (调休, open)."""
-
-    timezone: str = "Asia/Shanghai"
-    weekly: dict[str, Windows] = Field(default_factory=lambda: {d: list(_STANDARD_DAY) for d in WEEKDAYS[:6]})
-    holidays: list[str] = []
-    workdays: dict[str, Windows] = {}
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(v)
-        except Exception:
-            raise ValueError(f"'{v}' is not a time zone name like Asia/Shanghai") from None
-        return v
-
-    @field_validator("weekly")
-    @classmethod
-    def _days(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        bad = [d for d in v if d not in WEEKDAYS]
-        if bad:
-            raise ValueError(f"unknown day(s) {', '.join(bad)}; use {', '.join(WEEKDAYS)}")
-        return v
-
-    @field_validator("holidays")
-    @classmethod
-    def _dates(cls, v: list[str]) -> list[str]:
-        return [_date(d) for d in v]
-
-    @field_validator("workdays")
-    @classmethod
-    def _workdays(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        return {_date(d): w for d, w in v.items()}
-
-    @model_validator(mode="after")
-    def _no_overlaps(self) -> ScheduleConfig:
-        """Two windows open at once would be one desk's hours counted twice (handover, next_open)."""
-        import datetime as dt
-
-        problems: list[tuple[str, str]] = []  # keys in full: the loader passes them on as they are
-        for i, day in enumerate(WEEKDAYS):
-            windows, after = self.weekly.get(day, []), WEEKDAYS[(i + 1) % 7]
-            clashes = _overlaps(windows) + [
-                f'"{w}" runs past midnight into {after}\'s "{n}"'
-                for w, n in _spilling(windows, self.weekly.get(after, []))
-            ]
-            problems += [(f"schedule.weekly.{day}", c) for c in clashes]
-        for date, windows in self.workdays.items():
-            before = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
-            after = (dt.date.fromisoformat(date) + dt.timedelta(days=1)).isoformat()
-            clashes = _overlaps(windows) + [
-                f'"{w}" runs past midnight into {after}\'s "{n}"'
-                for w, n in _spilling(windows, self._windows_of(after))
-            ]
-            if before not in self.workdays:  # a make-up day before this one checks its own spill above
-                clashes += [
-                    f'"{n}" starts before {before}\'s "{w}" ends'
-                    for w, n in _spilling(self._windows_of(before), windows)
-                ]
-            problems += [(f"schedule.workdays.{date}", c) for c in clashes]
-        if problems:
-            raise _Problems(problems)
-        return self
-
-    def _windows_of(self, date: str) -> list[str]:
-        """The windows that start on this date, as handlers.schedule reads them."""
-        import datetime as dt
-
-        if date in self.workdays:
-            return self.workdays[date]
-        if date in self.holidays:
-            return []
-        return self.weekly.get(WEEKDAYS[dt.date.fromisoformat(date).weekday()], [])
-
-
-def _span(window: str) -> tuple[int, int]:
-    """A window as minutes from its day's midnight; one that runs past midnight ends after 1440."""
-    start, end = (int(t[:2]) * 60 + int(t[3:]) for t in window.split("-"))
-    return start, end if end > start else end + 1440
-
-
-def _overlaps(windows: list[str]) -> list[str]:
-    spans = sorted((_span(w), w) for w in windows)
-    return [f'"{a}" overlaps "{b}"' for (sa, a), (sb, b) in zip(spans, spans[1:], strict=False) if sb[0] < sa[1]]
-
-
-def _spilling(windows: list[str], next_day: list[str]) -> list[tuple[str, str]]:
-    """(window, next day's window) pairs where the first, running past midnight, is still open when the second opens."""
-    return [(w, n) for w in windows for n in next_day if _span(n)[0] < _span(w)[1] - 1440]
-
-
-def _date(v: Any) -> str:
-    import datetime as dt
-
-    try:
-        return dt.date.fromisoformat(str(v)).isoformat()
-    except ValueError:
-        raise ValueError(f"{v!r} is not a date like 2026-10-01") from None
-
-
-class PresenceConfig(_Strict):
+class PresenceConfig(Strict):
     idle_offline: Duration = 1800.0  # an agent silent this long goes offline (0: never)
     online_words: list[str] = ["上线", "/on"]
     offline_words: list[str] = ["下线", "/off"]
 
 
-class AssignmentConfig(_Strict):
+class AssignmentConfig(Strict):
     policy: Literal["round_robin", "least_busy"] = "round_robin"
     prefer_last_agent: bool = True  # a returning customer goes to the agent who served them last
     queue_notice: bool = True
     notice_step: int = Field(default=2, ge=1)  # tell a waiting customer again after moving up this many places
 
 
-class SlaConfig(_Strict):
+class SlaConfig(Strict):
     first_response: Duration = 60.0
     escalate_after: Duration = 300.0  # 0: never
     escalate_to: str = ""  # a group name; empty: no escalation
 
 
-class RoutingRule(_Strict):
+class RoutingRule(Strict):
     """Messages matching keywords or regular expressions are forwarded to an internal group."""
 
     category: str = Field(min_length=1)  # complaint, suggestion, lead, ...
@@ -408,7 +163,7 @@ DEFAULT_BANNED_WORDS = [
 ]
 
 
-class QualityConfig(_Strict):
+class QualityConfig(Strict):
     """The check every agent reply passes before it reaches the customer."""
 
     mode: Literal["warn", "block", "off"] = "warn"
@@ -419,7 +174,7 @@ class QualityConfig(_Strict):
     override_prefix: str = Field(default="!", min_length=1)
 
 
-class SurveyConfig(_Strict):
+class SurveyConfig(Strict):
     enabled: bool = True
     scale: Literal["1-5", "3"] = "1-5"  # 1-5, or 满意/一般/不满意
     question: str = ""  # default depends on the scale
@@ -437,11 +192,11 @@ class SurveyConfig(_Strict):
         return "本次服务已结束,请您为本次服务打分:回复 1-5 (5 非常满意,1 非常不满意)。"
 
 
-class HandoverConfig(_Strict):
+class HandoverConfig(Strict):
     to: str = ""  # a group: the summary is posted at the end of each service window
 
 
-class FloodConfig(_Strict):
+class FloodConfig(Strict):
     """A customer writing faster than this is told to slow down; the extra messages are logged, not relayed."""
 
     max_messages: int = Field(default=20, ge=1)
@@ -449,12 +204,12 @@ class FloodConfig(_Strict):
     notice: str = "您发送消息过于频繁,请稍后再试,客服会尽快回复您"
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     to: str = ""  # a group told when a delivery fails for good (the dead-letter list)
     every: Duration = 300.0  # at most one alert per this interval
 
 
-class ReportsConfig(_Strict):
+class ReportsConfig(Strict):
     daily_at: str = ""  # "18:00" local time; empty: no daily post
     to: str = ""  # a group
 
@@ -466,11 +221,11 @@ class ReportsConfig(_Strict):
         return v
 
 
-class TimersConfig(_Strict):
+class TimersConfig(Strict):
     tick: Duration = 1.0  # how often due timers and idle agents are checked
 
 
-class MessagesConfig(_Strict):
+class MessagesConfig(Strict):
     greeting: str = "您好,我是在线客服,很高兴为您服务"
     off_hours: str = "我们的服务时间是{hours},您的留言已收到,我们将在 {next_open} 后尽快回复您"
     no_agent: str = "您好,客服暂时不在线,您的留言已收到,客服上线后将第一时间回复您"
@@ -492,12 +247,13 @@ class MessagesConfig(_Strict):
     not_delivered: str = "#{ticket} 未送达 {customer}: {reason}"
 
 
-class Config(_Strict):
+class Config(Strict):
     server: ServerConfig = ServerConfig()
     storage: str = "sqlite:///kefu.db"
     bus: str = "memory://"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    accounts: list[AccountConfig] = Field(min_length=1)
+    # each item validated by its platform's schema (adapters/<platform>/config.py): see _by_platform
+    accounts: list[SerializeAsAny[Account]] = Field(min_length=1)
     agents: list[AgentConfig] = []
     groups: dict[str, GroupConfig] = {}
     messages: MessagesConfig = MessagesConfig()
@@ -515,6 +271,37 @@ class Config(_Strict):
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
     flood: FloodConfig = FloodConfig()
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _by_platform(cls, v: Any, info: ValidationInfo) -> Any:
+        """Each account by its own platform's schema, from the registry the loader passes as context."""
+        if not isinstance(v, list):
+            return v  # pydantic says what is wrong
+        schemas: Mapping[str, type[Account]] = (info.context or {}).get(ACCOUNT_SCHEMAS, {})
+        serves = ", ".join(sorted(schemas)) or "none is registered; install kefu (pip install -e .)"
+        out: list[Any] = []
+        problems: list[tuple[str, str]] = []
+        for i, raw in enumerate(v):
+            platform = raw.get("platform") if isinstance(raw, dict) else None
+            if not isinstance(raw, dict):
+                problems.append(
+                    (f"accounts[{i}]", "Input should be a valid dictionary or object to extract fields from")
+                )
+            elif platform is None:
+                problems.append((f"accounts[{i}].platform", f"is required ({serves})"))
+            elif not isinstance(platform, str) or platform not in schemas:
+                problems.append(
+                    (f"accounts[{i}].platform", f"'{platform}' is not a platform kefu serves (it serves: {serves})")
+                )
+            else:
+                try:
+                    out.append(schemas[platform].model_validate(raw, context=info.context))
+                except ValidationError as e:
+                    problems += problems_of(e, f"accounts[{i}]")
+        if problems:
+            raise Problems(problems)
+        return out
 
     @field_validator("storage")
     @classmethod
@@ -568,103 +355,11 @@ class Config(_Strict):
             if grp.account not in seen:
                 problems.append((f"groups.{g}.account", f"no account is named '{grp.account}'"))
         if problems:
-            raise _Problems(problems)
+            raise Problems(problems)
         return self
 
-    def account(self, name: str) -> AnyAccount:
+    def account(self, name: str) -> Account:
         for a in self.accounts:
             if a.name == name:
                 return a
         raise KeyError(name)
-
-
-class _Problems(ValueError):
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{k}: {p}" for k, p in problems))
-
-
-def _substitute(node: Any, path: str, env: dict[str, str], problems: list[tuple[str, str]]) -> Any:
-    if isinstance(node, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def one(m: re.Match[str]) -> str:
-        var, default = m.group(1), m.group(2)
-        if var in env:
-            return env[var]
-        if default is not None:
-            return default
-        problems.append((path, f"environment variable {var} is not set (write ${{{var}:-default}} for a default)"))
-        return ""
-
-    return _VAR.sub(one, node)
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif i >= 2 and loc[i - 2] == "accounts" and isinstance(loc[i - 1], int):
-            continue  # the discriminator tag pydantic inserts (accounts.0.wechat.x)
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _message(err: dict[str, Any]) -> str:
-    msg = str(err.get("msg", ""))
-    if err.get("type") == "extra_forbidden":
-        return "unknown key (check its spelling against config/kefu.example.yaml)"
-    if err.get("type") == "missing":
-        return "is required"
-    if err.get("type") == "union_tag_invalid":
-        tag = (err.get("ctx") or {}).get("tag", "")
-        return f"'{tag}' is not a platform kefu serves (it serves: {', '.join(sorted(PLATFORM_LABELS))})"
-    if err.get("type") == "union_tag_not_found":
-        return f"is required ({', '.join(sorted(PLATFORM_LABELS))})"
-    return msg.removeprefix("Value error, ")
-
-
-def parse_config(raw: Any, env: dict[str, str] | None = None) -> Config:
-    """Validate an already-loaded YAML tree; raise ConfigError naming every bad key."""
-    if not isinstance(raw, dict):
-        raise ConfigError([("", "the file must be a YAML mapping (server:, storage:, accounts:, ...)")])
-    problems: list[tuple[str, str]] = []
-    data = _substitute(raw, "", dict(os.environ) if env is None else env, problems)
-    if problems:
-        raise ConfigError(problems)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as e:
-        out: list[tuple[str, str]] = []
-        for err in e.errors():
-            ctx = err.get("ctx") or {}
-            inner = ctx.get("error")
-            if isinstance(inner, _Problems):
-                out.extend(inner.problems)
-            else:
-                loc = _loc(err["loc"])
-                if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-                    loc += ".platform"
-                out.append((loc, _message(err)))
-        raise ConfigError(out) from None
-
-
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError([("", f"cannot read {p}: {e.strerror}")]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError([("", f"{p} is not valid YAML: {where}{getattr(e, 'problem', e)}")]) from None
-    return parse_config(raw, env)

@@ -15,6 +15,7 @@ __all__ = [
     "BusUnavailable",
     "LeaseLost",
     "StorageUnavailable",
+    "RegistryError",
     "is_outage",
     "outage_of",
 ]
@@ -60,7 +61,7 @@ class TransientError(KefuError):
 
 
 class RateLimited(TransientError):
-    """The platform's rate limit (45009, DingTalk 130101): wait longer, then try again; never drop."""
+    """A platform's rate limit (its errcode says so): wait longer, then try again; never drop."""
 
 
 class Unreachable(PlatformError):
@@ -88,6 +89,10 @@ class LeaseLost(KefuError):
 
 class StorageUnavailable(KefuError):
     """The database cannot be opened at start-up; the message names it and the fix, in one line."""
+
+
+class RegistryError(KefuError):
+    """A platform, the rules or a command is not registered as kefu expects (see bot.registry)."""
 
 
 def is_outage(e: BaseException) -> bool:

@@ -27,11 +27,8 @@ class _Bridge(logging.Handler):
 def secrets_of(config: Any) -> list[str]:
     """Every configured value that must never reach a log line."""
     out: list[str] = []
-    for acc in config.accounts:
-        for key in ("app_secret", "secret", "token", "encoding_aes_key", "access_token"):
-            v = getattr(acc, key, "")
-            if isinstance(v, str) and len(v) >= 4:
-                out.append(v)
+    for acc in config.accounts:  # each platform's schema names its secret keys
+        out += [v for v in acc.secrets() if len(v) >= 4]
     for grp in config.groups.values():
         out += [v for v in (grp.webhook_key, grp.secret, grp.webhook.partition("access_token=")[2]) if v]
     return sorted(set(out), key=len, reverse=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.config import _VAR as VARIABLE  # the loader's ${VAR} and ${VAR:-default}
+from bot.loader import VARIABLE  # the loader's ${VAR} and ${VAR:-default}
 
 __all__ = ["Placeholder", "find_placeholders", "is_placeholder"]
 

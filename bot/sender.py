@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
-from bot.adapter import SEND_IMAGES
+from bot.adapter import SEND_IMAGES, Adapter
 from bot.bus import lease_held
 from bot.errors import (
     BusUnavailable,
@@ -23,9 +23,15 @@ from bot.errors import (
 from bot.model import Delivery
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.clock import Clock
+    from bot.config import Config
+    from bot.directory import Directory
+    from bot.metrics import Metrics
+    from bot.outage import Outages
+    from bot.state import State
+    from bot.store import Store
 
-__all__ = ["Sender", "UNCERTAIN", "uncertain", "EMPTY"]
+__all__ = ["Sender", "SenderHost", "UNCERTAIN", "uncertain", "EMPTY"]
 
 UNCERTAIN = (
     "uncertain: kefu stopped while this was being sent and the platform has no duplicate check, "
@@ -42,13 +48,30 @@ def uncertain(why: str) -> str:
     )
 
 
+class SenderHost(Protocol):
+    """What the sender uses of the runtime (bot.app.Runtime is one); named here, so no import circle."""
+
+    config: Config
+    store: Store
+    state: State
+    clock: Clock
+    directory: Directory
+    adapters: dict[str, Adapter]
+    outages: Outages
+    metrics: Metrics
+
+    async def enqueue_delivery(self, d: Delivery) -> None: ...
+
+    async def bridge_media(self, source: str, media_id: str, target: str) -> str: ...
+
+
 class Sender:
     attempts = 4  # network errors, timeouts, 5xx, "system busy"
     base_delay = 0.5
     rate_limit_waits = 8  # a rate limit is waited out longer: 2, 4, 8 ... 60 s
     rate_limit_delay = 2.0
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: SenderHost):
         self.rt = runtime
 
     async def handle(self, payload: dict[str, Any]) -> None:

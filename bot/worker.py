@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
-from bot.chain import Context, run_chain
-from bot.model import Message
+from bot.chain import Context, Rules, run_chain
+from bot.model import Delivery, Message
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.bus import Bus
+    from bot.clock import Clock
+    from bot.directory import Directory
+    from bot.store import Store
 
-__all__ = ["Worker", "INBOUND", "OUTBOUND"]
+__all__ = ["Worker", "WorkerHost", "INBOUND", "OUTBOUND"]
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 
 
+class WorkerHost(Protocol):
+    """What the worker uses of the runtime (bot.app.Runtime is one); named here, so no import circle."""
+
+    store: Store
+    bus: Bus
+    clock: Clock
+    directory: Directory
+    rules: Rules
+
+    def desk_parts(self) -> dict[str, Any]: ...
+
+    async def record_delivery(self, d: Delivery) -> bool: ...
+
+    async def publish_delivery(self, d: Delivery) -> None: ...
+
+
 class Worker:
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: WorkerHost):
         self.rt = runtime
         n = runtime.store.db.units_at_once
         self._slots = asyncio.Semaphore(n) if n else None

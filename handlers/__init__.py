@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from bot.chain import Handler, TickHandler
+from bot.chain import Rules
 from bot.config import Config
 from handlers import (
     agent_reply,
@@ -12,6 +10,7 @@ from handlers import (
     auto_reply,
     commands,
     conversation,
+    duty,
     flood,
     greeting,
     handover,
@@ -27,12 +26,6 @@ from handlers import (
 )
 
 __all__ = ["Rules", "build_rules"]
-
-
-@dataclass(frozen=True)
-class Rules:
-    chains: dict[str, list[Handler]]  # per account role
-    on_tick: list[TickHandler]  # run by the timer loop
 
 
 def build_rules(config: Config) -> Rules:
@@ -53,7 +46,7 @@ def build_rules(config: Config) -> Rules:
     desk = [
         agent_reply.resolve,
         transcript.log_inbound,
-        presence.track,
+        duty.track,
         quick_replies.run,
         commands.run,
         quality.check,

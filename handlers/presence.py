@@ -1,4 +1,4 @@
-"""Presence: agents go online and offline by saying so in their desk IM; the idle go offline.
+"""Presence: who is online and since when; the idle go offline (agents' 上线/下线 is handlers.duty).
 
 Kept in storage (SQLite on the embedded default, PostgreSQL in scale-out), so it survives a
 restart of kefu and every process sees the same desk.
@@ -6,10 +6,10 @@ restart of kefu and every process sees the same desk.
 
 from __future__ import annotations
 
-from bot.chain import Context, Desk
+from bot.chain import Desk
 from bot.config import AgentConfig
 
-__all__ = ["track", "online_agents", "is_online", "go_online", "go_offline", "sweep_idle", "words_of"]
+__all__ = ["online_agents", "is_online", "go_online", "go_offline", "touch", "sweep_idle"]
 
 
 async def is_online(desk: Desk, name: str) -> bool:
@@ -37,44 +37,6 @@ async def go_offline(desk: Desk, agent: AgentConfig) -> bool:
 
 async def touch(desk: Desk, agent: AgentConfig) -> None:
     await desk.store.agent_active(agent.name, desk.now)
-
-
-def words_of(ctx: Context) -> str:
-    """The agent's text as a presence word: 'on', 'off' or ''."""
-    text = ctx.msg.text.strip().lower()
-    cfg = ctx.config.presence
-    if text in (w.lower() for w in cfg.online_words):
-        return "on"
-    if text in (w.lower() for w in cfg.offline_words):
-        return "off"
-    return ""
-
-
-async def track(ctx: Context) -> None:
-    """Desk chain: 上线/下线 change presence; anything else an agent writes counts as activity."""
-    agent = ctx.agent
-    if agent is None or ctx.msg.kind == "event":
-        return
-    word = words_of(ctx)
-    if not word:
-        await touch(ctx, agent)
-        return
-    ctx.done = True
-    from handlers import assignment  # coming online pulls in the waiting conversations
-
-    if word == "on":
-        if await go_online(ctx, agent):
-            ctx.tell_agent(agent, f"{agent.name},您已上线。发送 /help 查看可用命令,发送 下线 结束接待。")
-            await assignment.on_agent_online(ctx, agent)
-        else:
-            ctx.tell_agent(agent, "您已在线。")
-    else:
-        if await go_offline(ctx, agent):
-            held = await ctx.store.of_agent(agent.name)
-            tail = f" 您还有 {len(held)} 个会话未结束,新消息将转给其他在线客服。" if held else ""
-            ctx.tell_agent(agent, f"{agent.name},您已下线。{tail}".strip())
-        else:
-            ctx.tell_agent(agent, "您当前不在线。发送 上线 开始接待。")
 
 
 async def sweep_idle(desk: Desk) -> None:

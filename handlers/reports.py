@@ -7,20 +7,33 @@ group at reports.daily_at and printed by `kefu report --daily DATE`.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bot.chain import Desk
+from bot.clock import Clock
 from bot.config import Config
+from bot.registry import Command
 from bot.store import Store
 from handlers.routing import category_label
 from handlers.schedule import schedule_of
 
-__all__ = ["COLUMNS", "record_rows", "write_csv", "write_xlsx", "daily_summary", "post_daily", "duration_text"]
+__all__ = [
+    "COLUMNS",
+    "COMMAND",
+    "record_rows",
+    "write_csv",
+    "write_xlsx",
+    "daily_summary",
+    "post_daily",
+    "duration_text",
+]
 
 COLUMNS = ["日期", "工单号", "客户", "渠道", "类别", "咨询内容摘要", "受理客服", "首次响应时长", "处理结果", "满意度"]
 RULE_NAMES = {"min_chars": "回复太短", "ending": "结尾语气词", "vague": "含糊回答", "banned_word": "不文明用语"}
@@ -181,3 +194,49 @@ async def post_daily(desk: Desk) -> None:
     if not await desk.state.add(f"daily:{now.date().isoformat()}", ttl=2 * 86400):
         return
     desk.tell_group(cfg.to, await daily_summary(desk.store, desk.config, now.date(), desk.now))
+
+
+# -- `kefu report` ----------------------------------------------------------------------------
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default="kefu.yaml", help="the YAML file (its storage is read)")
+    p.add_argument("--from", dest="date_from", help="first day, e.g. 2026-11-01")
+    p.add_argument("--to", dest="date_to", help="last day, e.g. 2026-11-30")
+    p.add_argument("--format", choices=["xlsx", "csv"], help="default: from --out's suffix")
+    p.add_argument("--out", help="the file to write")
+    p.add_argument("--daily", metavar="DATE", help="print the daily summary of this day")
+
+
+def _day(text: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        print(f"kefu report: {flag} {text!r} is not a date like 2026-11-01", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _report(args: argparse.Namespace) -> int:
+    from bot.cli import load_or_exit, open_store  # only when the command runs: the rules never need the CLI
+
+    cfg = load_or_exit(args.config)
+    store = await open_store(cfg.storage)
+    try:
+        if args.daily:
+            print(await daily_summary(store, cfg, _day(args.daily, "--daily"), Clock().now()))
+            return 0
+        if not (args.date_from and args.date_to and args.out):
+            print("kefu report: give --daily DATE, or --from, --to and --out", file=sys.stderr)
+            return 2
+        first, last = _day(args.date_from, "--from"), _day(args.date_to, "--to")
+        rows = await record_rows(store, cfg, first, last)
+        out = Path(args.out)
+        fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
+        (write_xlsx if fmt == "xlsx" else write_csv)(rows, out)
+        print(f"{out}: {len(rows)} conversations from {first} to {last} ({fmt})")
+        return 0
+    finally:
+        await store.close()
+
+
+COMMAND = Command("report", "the record sheet (CSV/XLSX) or the daily summary", _arguments, _report)

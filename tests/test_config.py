@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import load_config, parse_config
 from bot.errors import ConfigError
+from bot.loader import load_config, parse_config
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "kefu.example.yaml"
 

@@ -92,7 +92,7 @@ async def test_with_the_bus_failing_the_ack_is_not_ok_and_the_redelivery_is_rela
     async def down(messages: object) -> int:
         raise BusUnavailable("redis: connection refused")
 
-    monkeypatch.setattr(sb.kefu, "ingest", down)
+    monkeypatch.setattr(sb.kefu.host, "ingest", down)  # adapters ingest through their host
     body = sb.dd.body("c_wu", "我的合同呢", msg_id="msg-bus-1")
     mid = await sb.gateway.push_callback(body)
     ack = await sb.gateway.ack_for(mid)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from adapters.dingtalk.emulator import DingTalkEmulator, DingTalkPusher
-from adapters.qq.official_emulator import QQBotEmulator, QQBotPusher
-from adapters.qq.onebot_emulator import OneBotEmulator
+from adapters.qq.official.emulator import QQBotEmulator, QQBotPusher
+from adapters.qq.onebot.emulator import OneBotEmulator
 from adapters.sandbox import Sandbox
 from adapters.wechat.emulator import new_aes_key
 from adapters.wecom_kf.emulator import WeComKfEmulator, WeComKfPusher

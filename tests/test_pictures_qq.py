@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.qq.onebot_emulator import OneBotEmulator
+from adapters.qq.onebot.emulator import OneBotEmulator
 from adapters.sandbox import Sandbox
 from adapters.wechat.emulator import CS_SEND
 

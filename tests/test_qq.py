@@ -14,11 +14,12 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from adapters.qq import OfficialAdapter, OneBotAdapter
-from adapters.qq import official_inbound as official
-from adapters.qq import onebot_inbound as onebot
-from adapters.qq.official_emulator import QQBotEmulator, QQBotPusher, group_path, user_path
-from adapters.qq.onebot_emulator import GROUP, PRIVATE, OneBotEmulator
+from adapters.qq.official import inbound as official
+from adapters.qq.official.adapter import OfficialAdapter
+from adapters.qq.official.emulator import QQBotEmulator, QQBotPusher, group_path, user_path
+from adapters.qq.onebot import inbound as onebot
+from adapters.qq.onebot.adapter import OneBotAdapter
+from adapters.qq.onebot.emulator import GROUP, PRIVATE, OneBotEmulator
 from adapters.sandbox import Sandbox
 from bot.errors import BadRequest, SignatureError
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.qq.official_emulator import DUPLICATE_SEQ, QQBotEmulator, QQBotPusher, user_path
-from adapters.qq.onebot_emulator import PRIVATE, OneBotEmulator, message_text
+from adapters.qq.official.emulator import DUPLICATE_SEQ, QQBotEmulator, QQBotPusher, user_path
+from adapters.qq.onebot.emulator import PRIVATE, OneBotEmulator, message_text
 from adapters.sandbox import Sandbox
 from bot.sender import Sender
 from tests.test_qq import APP_ID, APP_SECRET, BOT, GREETING, SECRET, TOKEN, onebot_account

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.qq import onebot_inbound as onebot
-from adapters.qq.onebot_emulator import PRIVATE, OneBotEmulator
+from adapters.qq.onebot import inbound as onebot
+from adapters.qq.onebot.emulator import PRIVATE, OneBotEmulator
 from adapters.sandbox import Sandbox
 from tests.test_qq import BOT, SECRET, TOKEN, onebot_account
 

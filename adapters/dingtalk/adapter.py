@@ -14,10 +14,10 @@ from aiohttp import web
 
 from adapters.dingtalk import inbound
 from adapters.dingtalk.client import DingTalkClient, robot_url
+from adapters.dingtalk.config import DingTalkAccount
 from adapters.dingtalk.stream import TOPIC, ChatbotCallback, StreamClient
 from adapters.pace import ROBOT_INTERVAL, wait_turn
 from bot.adapter import Adapter, Route
-from bot.config import DingTalkAccount
 from bot.errors import BadRequest, PlatformError
 from bot.model import Delivery, Message
 
@@ -38,9 +38,9 @@ class DingTalkAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
+        assert self.host.http is not None
         self.client = DingTalkClient(
-            acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_key, acc.app_secret, acc.robot
+            acc.api_base_url, self.host.http, self.host.state, acc.app_key, acc.app_secret, acc.robot
         )
         if acc.mode == "stream":
             self.stream = StreamClient(acc.app_key, acc.app_secret, acc.stream_endpoint, acc.name)
@@ -68,8 +68,8 @@ class DingTalkAdapter(Adapter):
         hook, expires = msg.data.get("session_webhook", ""), float(msg.data.get("session_webhook_expires", 0))
         ttl = expires - time.time() - _MARGIN
         if hook and ttl > 0 and not msg.chat:
-            await self.runtime.state.set(self._webhook_key(msg.sender), hook, ttl=ttl)
-        await self.runtime.ingest([msg])
+            await self.host.state.set(self._webhook_key(msg.sender), hook, ttl=ttl)
+        await self.host.ingest([msg])
 
     async def send(self, d: Delivery) -> str:
         if d.kind != "text":  # the sender refuses these first; this is the adapter's own word on it
@@ -81,7 +81,7 @@ class DingTalkAdapter(Adapter):
         if d.chat:  # a desk group the robot is in
             data = await self.client.send_to_group(d.to, d.text)
             return str(data.get("processQueryKey") or "")
-        hook = await self.runtime.state.get(self._webhook_key(d.to))
+        hook = await self.host.state.get(self._webhook_key(d.to))
         if hook:
             await self.client.send_by_webhook(hook, d.text)
             return ""
@@ -89,11 +89,11 @@ class DingTalkAdapter(Adapter):
         return str(data.get("processQueryKey") or "")
 
     async def _to_group(self, d: Delivery) -> str:
-        group = self.runtime.config.groups.get(d.group)
+        group = self.host.groups.get(d.group)
         if group is None:
             raise PlatformError(0, f"no group named {d.to}", platform=self.platform)
         if group.webhook:  # a custom robot: 20 a minute, so paced (the sign is made when its turn comes)
-            await wait_turn(self.runtime.state, f"dingtalk-robot:{group.webhook}", ROBOT_INTERVAL)
+            await wait_turn(self.host.state, f"dingtalk-robot:{group.webhook}", ROBOT_INTERVAL)
             await self.client.send_by_webhook(robot_url(group.webhook, group.secret), d.text)
             return ""
         data = await self.client.send_to_group(group.chat_id, d.text)

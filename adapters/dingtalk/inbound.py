@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.dingtalk.config import DingTalkAccount
 from adapters.jsonbody import parse_object
-from bot.config import DingTalkAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
 

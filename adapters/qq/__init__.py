@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from adapters.qq.config import QQAccount
+from bot.adapter import Adapter, Host, Platform
 
-from adapters.qq.official_adapter import OfficialAdapter
-from adapters.qq.onebot_adapter import OneBotAdapter
-from bot.adapter import Adapter
-from bot.config import QQAccount
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
-
-__all__ = ["ADAPTER", "OneBotAdapter", "OfficialAdapter"]
+__all__ = ["PLATFORM", "QQAccount", "adapter"]
 
 
-def ADAPTER(account: QQAccount, runtime: Runtime) -> Adapter:  # noqa: N802 - the name the core looks up
-    """The core builds each account's adapter as ADAPTER(account, runtime): pick one by protocol."""
+def adapter(account: QQAccount, host: Host) -> Adapter:
+    """One account's adapter, by its protocol (imported only by a running kefu: check-config reads the schema)."""
     if account.protocol == "official":
-        return OfficialAdapter(account, runtime)
-    return OneBotAdapter(account, runtime)
+        from adapters.qq.official.adapter import OfficialAdapter
+
+        return OfficialAdapter(account, host)
+    from adapters.qq.onebot.adapter import OneBotAdapter
+
+    return OneBotAdapter(account, host)
+
+
+PLATFORM = Platform("qq", QQAccount, adapter)  # registered in pyproject.toml (kefu.platforms)

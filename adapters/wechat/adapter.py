@@ -12,9 +12,9 @@ from loguru import logger
 
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatClient
+from adapters.wechat.config import WeChatAccount
 from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
 from bot.bus import Guard
-from bot.config import WeChatAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Delivery
 
@@ -33,8 +33,8 @@ class WeChatAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
-        self.client = WeChatClient(acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_id, acc.app_secret)
+        assert self.host.http is not None
+        self.client = WeChatClient(acc.api_base_url, self.host.http, self.host.state, acc.app_id, acc.app_secret)
 
     async def verify(self, request: web.Request) -> web.Response:
         echostr = inbound.verify_url(self.account, request.query)
@@ -48,7 +48,7 @@ class WeChatAdapter(Adapter):
         plain = inbound.read_callback(self.account, request.query, body)
         guard = self._replay_guard(request.query, body)
         msg = inbound.to_message(self.account.name, plain)
-        await self.runtime.ingest([msg], guard=guard)
+        await self.host.ingest([msg], guard=guard)
         # Answered through the customer-service API, never the passive reply: ack at once.
         return web.Response(text="success")
 

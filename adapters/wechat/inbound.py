@@ -10,8 +10,8 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import MESSAGE_TYPES
 from wechatpy.utils import check_signature
 
+from adapters.wechat.config import WeChatAccount
 from adapters.xml import encrypted_field, int_field, parse_xml, text_field
-from bot.config import WeChatAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
 

@@ -7,8 +7,8 @@ from loguru import logger
 
 from adapters.wecom import inbound
 from adapters.wecom.client import WeComClient
+from adapters.wecom.config import WeComAccount
 from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
-from bot.config import WeComAccount
 from bot.errors import BadRequest, PlatformError
 from bot.model import Delivery
 
@@ -25,9 +25,9 @@ class WeComAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
+        assert self.host.http is not None
         self.client = WeComClient(
-            acc.api_base_url, self.runtime.http, self.runtime.state, acc.corp_id, acc.secret, acc.agent_id
+            acc.api_base_url, self.host.http, self.host.state, acc.corp_id, acc.secret, acc.agent_id
         )
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -41,7 +41,7 @@ class WeComAdapter(Adapter):
             raise BadRequest("empty body")
         plain = inbound.read_callback(self.account, request.query, body)
         msg = inbound.to_message(self.account.name, plain)
-        await self.runtime.ingest([msg])
+        await self.host.ingest([msg])
         return web.Response(text="")  # an empty answer: received, no passive reply
 
     async def send(self, d: Delivery) -> str:
@@ -64,7 +64,7 @@ class WeComAdapter(Adapter):
         return not d.group and not d.chat
 
     async def _to_group(self, d: Delivery) -> str:
-        group = self.runtime.config.groups.get(d.group)
+        group = self.host.groups.get(d.group)
         if group is None:
             raise PlatformError(0, f"no group named {d.to}", platform=self.platform)
         if group.webhook_key:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from typing import Protocol
 
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.work import parse_message
@@ -13,13 +14,25 @@ from wechatpy.work.crypto import WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
 from adapters.xml import encrypted_field, int_field, parse_xml, text_field
-from bot.config import WeComAccount, WeComKfAccount
 from bot.errors import BadRequest, SignatureError
 from bot.model import Message
 
-__all__ = ["verify_url", "read_callback", "to_message"]
+__all__ = ["Callbacks", "verify_url", "read_callback", "to_message"]
 
 _SECONDS = re.compile(r"[0-9]{1,12}")  # a unix time in seconds, bounded so it converts to a float
+
+
+class Callbacks(Protocol):
+    """What the callback crypto reads of an account: a WeCom app's, or a 微信客服 account's."""
+
+    @property
+    def token(self) -> str: ...
+    @property
+    def encoding_aes_key(self) -> str: ...
+    @property
+    def corp_id(self) -> str: ...
+    @property
+    def max_clock_skew(self) -> float: ...
 
 
 def _need(query: Mapping[str, str], *names: str) -> list[str]:
@@ -29,11 +42,11 @@ def _need(query: Mapping[str, str], *names: str) -> list[str]:
     return [query[n] for n in names]
 
 
-def _crypto(account: WeComAccount | WeComKfAccount) -> WeChatCrypto:
+def _crypto(account: Callbacks) -> WeChatCrypto:
     return WeChatCrypto(account.token, account.encoding_aes_key, account.corp_id)
 
 
-def verify_url(account: WeComAccount, query: Mapping[str, str]) -> str:
+def verify_url(account: Callbacks, query: Mapping[str, str]) -> str:
     """GET: check msg_signature over the encrypted echostr and answer its plaintext."""
     sig, ts, nonce, echostr = _need(query, "msg_signature", "timestamp", "nonce", "echostr")
     try:
@@ -46,7 +59,7 @@ def verify_url(account: WeComAccount, query: Mapping[str, str]) -> str:
         raise BadRequest(f"cannot decrypt the echostr: {type(e).__name__}") from None
 
 
-def read_callback(account: WeComAccount | WeComKfAccount, query: Mapping[str, str], body: bytes) -> str:
+def read_callback(account: Callbacks, query: Mapping[str, str], body: bytes) -> str:
     """POST (a WeCom app's or 微信客服's callback): the decrypted plaintext XML, once the timestamp is
     fresh and msg_signature matches the <Encrypt> field; nothing else of the body is read before."""
     sig, ts, nonce = _need(query, "msg_signature", "timestamp", "nonce")
@@ -62,7 +75,7 @@ def read_callback(account: WeComAccount | WeComKfAccount, query: Mapping[str, st
         raise BadRequest(f"cannot decrypt the body: {type(e).__name__}") from None
 
 
-def _fresh(account: WeComAccount | WeComKfAccount, ts: str) -> None:
+def _fresh(account: Callbacks, ts: str) -> None:
     """A signed callback replayed later is refused: the platform's clock (time.time()), not the desk's."""
     if not _SECONDS.fullmatch(ts):  # not str.isdigit(): "²" is a digit int() refuses
         raise SignatureError(f"the timestamp {ts[:20]!r} is not a number of seconds")

@@ -27,8 +27,8 @@ from loguru import logger
 
 from adapters.wecom_kf import inbound
 from adapters.wecom_kf.client import ASSISTANT, ENDED, NEW, SESSION_STATE_ERRCODE, TRANSITIONS, WeComKfClient
-from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
-from bot.config import WeComKfAccount
+from adapters.wecom_kf.config import WeComKfAccount
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Host, Route
 from bot.errors import BadRequest, BusUnavailable, KefuError, PlatformError, Unreachable
 from bot.model import Delivery, Message
 
@@ -68,8 +68,8 @@ class WeComKfAdapter(Adapter):
     sync_limit = 1000  # messages per sync_msg page (the platform's maximum)
     max_empty_pages = 10  # empty pages in a row that say has_more before a pull gives up
 
-    def __init__(self, account: Any, runtime: Any):
-        super().__init__(account, runtime)
+    def __init__(self, account: WeComKfAccount, host: Host):
+        super().__init__(account, host)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
@@ -77,9 +77,9 @@ class WeComKfAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
+        assert self.host.http is not None
         self.client = WeComKfClient(
-            acc.api_base_url, self.runtime.http, self.runtime.state, acc.corp_id, acc.secret, acc.open_kfid
+            acc.api_base_url, self.host.http, self.host.state, acc.corp_id, acc.secret, acc.open_kfid
         )
 
     async def stop(self) -> None:
@@ -135,7 +135,7 @@ class WeComKfAdapter(Adapter):
             logger.debug("wecom_kf/{}: pull ended with {!r}", self.account.name, task.exception())
 
     async def _pull(self, token: str) -> None:
-        state = self.runtime.state
+        state = self.host.state
         lock, wanted = f"lock:{self._key(self.account.open_kfid, 'pull')}", self._key(self.account.open_kfid, "wanted")
         await state.set(wanted, token or "-", ttl=600)  # the callback's token lives 10 min
         while await state.add(lock, ttl=_LOCK_TTL):
@@ -152,20 +152,20 @@ class WeComKfAdapter(Adapter):
         logger.debug("wecom_kf/{}: a pull is running; it will take this callback's request", self.account.name)
 
     async def _drain(self, token: str, lock: str) -> None:
-        rt = self.runtime
-        cursor = await rt.store.get_value(self._cursor_key) or ""
+        host = self.host
+        cursor = await host.values.get_value(self._cursor_key) or ""
         empty = 0  # empty pages in a row that said has_more
         while True:
-            await rt.state.set(lock, "1", ttl=_LOCK_TTL)
+            await host.state.set(lock, "1", ttl=_LOCK_TTL)
             page = await self.client.sync_msg(cursor, token, self.sync_limit)
             items = [i for i in page.get("msg_list") or [] if isinstance(i, dict)]
             messages = await self._take(items)
             if messages:
-                await rt.ingest(messages)  # BusUnavailable: the cursor stays, the page comes again
+                await host.ingest(messages)  # BusUnavailable: the cursor stays, the page comes again
             nxt = str(page.get("next_cursor") or cursor)
             moved = nxt != cursor
             if moved:
-                await rt.store.set_value(self._cursor_key, nxt, rt.clock.now())
+                await host.values.set_value(self._cursor_key, nxt, host.clock.now())
                 cursor = nxt
             logger.info("wecom_kf/{}: {} item(s) pulled, {} taken", self.account.name, len(items), len(messages))
             if not page.get("has_more"):
@@ -199,11 +199,11 @@ class WeComKfAdapter(Adapter):
             if ev is not None:
                 kind, user, code = ev
                 if user and kind in ("enter_session", "session_status_change"):
-                    await self.runtime.state.delete(self._key(user, "assisted"))  # a new or moved session
+                    await self.host.state.delete(self._key(user, "assisted"))  # a new or moved session
                 if user and code:  # it lives 20 s from the event, not from this pull
                     left = (float(item.get("send_time") or 0) or time.time()) + _WELCOME_TTL - time.time()
                     if left > 0:
-                        await self.runtime.state.set(self._key(user, "welcome"), code, ttl=left)
+                        await self.host.state.set(self._key(user, "welcome"), code, ttl=left)
             msg = inbound.to_message(self.account.name, item)
             if msg is None:
                 continue
@@ -212,9 +212,9 @@ class WeComKfAdapter(Adapter):
             out.append(msg)
         for user, (at, msgid) in latest.items():
             key = self._key(user, "last")
-            if at >= _at(await self.runtime.store.get_value(key)):
+            if at >= _at(await self.host.values.get_value(key)):
                 # the value names the message too: two in one second still restart the count
-                await self.runtime.store.set_value(key, f"{int(at)}:{msgid}", self.runtime.clock.now())
+                await self.host.values.set_value(key, f"{int(at)}:{msgid}", self.host.clock.now())
         return out
 
     # -- outbound ------------------------------------------------------------------
@@ -226,7 +226,7 @@ class WeComKfAdapter(Adapter):
             msgtype, body = "text", {"content": d.text}
         else:
             msgtype, body = "image", {"media_id": d.media}
-        state, store = self.runtime.state, self.runtime.store
+        state, values = self.host.state, self.host.values
         welcome = self._key(d.to, "welcome")
         code = await state.get(welcome) if d.kind == "text" and d.purpose == "greeting" else None
         if code and await state.delete(welcome):  # single-use: only the caller that removed it
@@ -235,7 +235,7 @@ class WeComKfAdapter(Adapter):
                 return str(data.get("msgid") or "")
             except PlatformError as e:  # expired or used: the ordinary rules decide
                 logger.info("wecom_kf/{}: welcome code not taken ({}); sending normally", self.account.name, e)
-        last = await store.get_value(self._key(d.to, "last"))
+        last = await values.get_value(self._key(d.to, "last"))
         if last is None:
             raise ReplyRefused("该客户还没有发过消息,微信客服不能主动发消息 (the customer has not written yet)")
         if time.time() - _at(last) > REPLY_WINDOW:
@@ -243,7 +243,7 @@ class WeComKfAdapter(Adapter):
                 "客户最后一条消息已超过 48 小时,微信客服不能再回复,请等客户再次发消息 "
                 "(more than 48 h since the customer last wrote)"
             )
-        sent = self._sent_since(await store.get_value(self._key(d.to, "sent")), last)
+        sent = self._sent_since(await values.get_value(self._key(d.to, "sent")), last)
         if sent >= REPLY_QUOTA:
             raise ReplyRefused(
                 f"客户再次发消息前微信客服最多回复 {REPLY_QUOTA} 条,已达上限,请等客户回复 "
@@ -263,8 +263,8 @@ class WeComKfAdapter(Adapter):
                     SESSION_STATE_ERRCODE,
                 ) from e
             raise
-        await store.set_value(
-            self._key(d.to, "sent"), json.dumps({"since": last, "sent": sent + 1}), self.runtime.clock.now()
+        await values.set_value(
+            self._key(d.to, "sent"), json.dumps({"since": last, "sent": sent + 1}), self.host.clock.now()
         )
         if d.purpose in CLOSING:
             await self._end(d.to)
@@ -283,7 +283,7 @@ class WeComKfAdapter(Adapter):
         """Before kefu's first send in a session: a new session (0) becomes the smart assistant's (1),
         where the API may send. Never 2 or 3: there only the servicer in the WeCom client may."""
         key = self._key(user, "assisted")
-        if await self.runtime.state.get(key):
+        if await self.host.state.get(key):
             return  # a stale mark is harmless: a new session starts in 0, where sending works too
         try:
             current, _ = await self.client.service_state(user)
@@ -295,7 +295,7 @@ class WeComKfAdapter(Adapter):
         except PlatformError as e:  # the send itself still goes out
             logger.warning("wecom_kf/{}: could not take the session of {}: {}", self.account.name, user, e)
             return
-        await self.runtime.state.set(key, "1", ttl=SESSION)
+        await self.host.state.set(key, "1", ttl=SESSION)
 
     async def _end(self, user: str) -> None:
         """After a closed conversation's last words went out: end the session if the doc's table lets
@@ -308,7 +308,7 @@ class WeComKfAdapter(Adapter):
                 logger.info("wecom_kf/{}: session of {} left in state {}", self.account.name, user, current)
                 return
             await self.client.trans_service_state(user, ENDED)
-            await self.runtime.state.delete(self._key(user, "assisted"))
+            await self.host.state.delete(self._key(user, "assisted"))
             logger.info("wecom_kf/{}: session of {} ended (from state {})", self.account.name, user, current)
         except Exception as e:  # the message is out: nothing here may make the sender send it again
             logger.warning("wecom_kf/{}: could not end the session of {}: {}", self.account.name, user, e)

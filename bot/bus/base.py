@@ -30,7 +30,7 @@ TAKEN, DUPLICATE, REFUSED = "taken", "duplicate", "refused"  # what publish_once
 class Guard:
     """A key that must be absent (it is then set to `value` for `ttl` seconds) or already hold
     `value`, checked in the same step as publishing: a signature that may come again only with
-    the same body (WeChat's plaintext mode, where the signature does not cover the body)."""
+    the same body (a platform whose signature does not cover the body)."""
 
     key: str
     value: str

@@ -11,10 +11,22 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
-from bot.store.db import Conn, Database, Row, open_database
+from bot.store.db import Conn, Database, Row
+from bot.store.postgres import PostgresDatabase
 from bot.store.schema import agent_load, metadata
+from bot.store.sqlite import SqliteDatabase
 
-__all__ = ["StoreBase"]
+__all__ = ["StoreBase", "open_database"]
+
+def open_database(url: str) -> Database:
+    """sqlite:///path (or sqlite:///:memory:) or postgresql://user@host:port/db."""
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url.removeprefix("sqlite:///"))
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return PostgresDatabase("postgresql://" + url.removeprefix(scheme))
+    raise ValueError(f"storage: unsupported URL {url!r} (sqlite:///FILE or postgresql://…)")
+
 
 _UNIT: ContextVar[Conn | None] = ContextVar("kefu_store_unit", default=None)
 

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Database", "Conn", "Row", "open_database"]
+__all__ = ["Database", "Conn", "Row"]
 
 Row = dict[str, Any]
 
@@ -57,17 +57,3 @@ class Database(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
-
-
-def open_database(url: str) -> Database:
-    """sqlite:///path (or sqlite:///:memory:) or postgresql://user@host:port/db."""
-    if url.startswith("sqlite:///"):
-        from bot.store.sqlite import SqliteDatabase
-
-        return SqliteDatabase(url.removeprefix("sqlite:///"))
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            from bot.store.postgres import PostgresDatabase
-
-            return PostgresDatabase("postgresql://" + url.removeprefix(scheme))
-    raise ValueError(f"storage: unsupported URL {url!r} (sqlite:///FILE or postgresql://…)")

@@ -3,7 +3,7 @@
 The platform only takes passive replies now (proactive messages were discontinued in 2025): a
 send answers the latest message that person or group wrote, within its window (C2C 60 min, group
 5 min), with at most 5 replies per message, numbered by msg_seq. What is answerable is kept in
-the runtime's state (Redis when several processes share the work), set as messages come in.
+the shared state (Redis when several processes share the work), set as messages come in.
 
 The platform refuses a repeated msg_id + msg_seq, which is its duplicate check: each delivery keeps
 the slot it took, so a resend (its first answer lost) reuses it, and that refusal means it arrived.
@@ -18,10 +18,10 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from adapters.qq import official_inbound as inbound
-from adapters.qq.official_client import DUPLICATE_SEQ, QQBotClient, Scope
+from adapters.qq.config import QQAccount
+from adapters.qq.official import inbound
+from adapters.qq.official.client import DUPLICATE_SEQ, QQBotClient, Scope
 from bot.adapter import Adapter, Route
-from bot.config import QQAccount
 from bot.errors import PlatformError, SignatureError, Unreachable
 from bot.model import Delivery, Message
 
@@ -42,11 +42,11 @@ class OfficialAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
+        assert self.host.http is not None
         self.key = inbound.signing_key(acc.app_secret)
         self.public = self.key.public_key()
         self.client = QQBotClient(
-            acc.api_base_url, self.runtime.http, self.runtime.state, acc.app_id, acc.app_secret, acc.token_url
+            acc.api_base_url, self.host.http, self.host.state, acc.app_id, acc.app_secret, acc.token_url
         )
 
     # -- inbound -------------------------------------------------------------------
@@ -66,7 +66,7 @@ class OfficialAdapter(Adapter):
             msg = inbound.to_message(self.account.name, payload)
             if msg is not None:
                 await self._remember(msg)
-                await self.runtime.ingest([msg])
+                await self.host.ingest([msg])
         return web.json_response({"op": 12})  # the HTTP callback ACK
 
     def _key(self, *parts: str) -> str:
@@ -81,30 +81,30 @@ class OfficialAdapter(Adapter):
         if left <= 0:
             return  # already too old to answer (a late redelivery)
         key = self._key("last", scope, target)
-        raw = await self.runtime.state.get(key)
+        raw = await self.host.state.get(key)
         if raw and json.loads(raw).get("at", 0) > msg.sent_at:
             return  # a redelivery of an older message: the newer one stays the one to answer
-        await self.runtime.state.set(key, json.dumps({"msg_id": msg.external_id, "at": msg.sent_at}), ttl=left)
+        await self.host.state.set(key, json.dumps({"msg_id": msg.external_id, "at": msg.sent_at}), ttl=left)
         if msg.chat:  # a member's openid is only reachable through their group
-            await self.runtime.state.set(self._key("member", msg.sender), msg.chat, ttl=left)
+            await self.host.state.set(self._key("member", msg.sender), msg.chat, ttl=left)
 
     # -- outbound ------------------------------------------------------------------
 
     async def _target(self, d: Delivery) -> tuple[Scope, str]:
         if d.group:
-            group = self.runtime.config.groups.get(d.group)
+            group = self.host.groups.get(d.group)
             if group is None or not group.chat_id:
                 raise PlatformError(0, f"no QQ group configured as {d.group}", platform=self.platform)
             return "groups", group.chat_id
         if d.chat:
             return "groups", d.to
-        group_openid = await self.runtime.state.get(self._key("member", d.to))
+        group_openid = await self.host.state.get(self._key("member", d.to))
         return ("groups", group_openid) if group_openid else ("users", d.to)
 
     async def _reply_slot(self, scope: Scope, target: str) -> tuple[str, int]:
         """(msg_id, msg_seq) for one more passive reply to `target`, or PlatformError saying why not."""
         window = self.windows[scope]
-        raw = await self.runtime.state.get(self._key("last", scope, target))
+        raw = await self.host.state.get(self._key("last", scope, target))
         last: dict[str, Any] = json.loads(raw) if raw else {}
         if not last or time.time() - float(last.get("at", 0)) > window:
             where = "group" if scope == "groups" else "user"
@@ -116,7 +116,7 @@ class OfficialAdapter(Adapter):
             )
         msg_id = str(last["msg_id"])
         for seq in range(1, self.max_replies + 1):  # add() is atomic, also across processes on Redis
-            if await self.runtime.state.add(self._key("seq", msg_id, str(seq)), ttl=window):
+            if await self.host.state.add(self._key("seq", msg_id, str(seq)), ttl=window):
                 return msg_id, seq
         raise Unreachable(
             0,
@@ -129,14 +129,14 @@ class OfficialAdapter(Adapter):
         """(scope, target, msg_id, msg_seq, taken before): the slot an earlier try of this delivery took,
         else a new one, kept for the window so every resend of the delivery uses the same."""
         key = self._key("slot", d.id)
-        raw = await self.runtime.state.get(key)
+        raw = await self.host.state.get(key)
         if raw:
             s = json.loads(raw)
             return s["scope"], s["target"], s["msg_id"], int(s["seq"]), True
         scope, target = await self._target(d)
         msg_id, seq = await self._reply_slot(scope, target)
         slot = {"scope": scope, "target": target, "msg_id": msg_id, "seq": seq}
-        await self.runtime.state.set(key, json.dumps(slot), ttl=self.windows[scope])
+        await self.host.state.set(key, json.dumps(slot), ttl=self.windows[scope])
         return scope, target, msg_id, seq, False
 
     async def send(self, d: Delivery) -> str:

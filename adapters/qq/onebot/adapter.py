@@ -11,20 +11,17 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from adapters.qq import onebot_inbound as inbound
-from adapters.qq.onebot_client import Connection, OneBotClient
-from bot.adapter import Adapter, Route
-from bot.config import QQAccount
+from adapters.qq.config import QQAccount
+from adapters.qq.onebot import inbound
+from adapters.qq.onebot.client import Connection, OneBotClient
+from bot.adapter import Adapter, Host, Route
 from bot.errors import BadRequest, BusUnavailable, PlatformError
 from bot.model import Delivery, Message
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 __all__ = ["OneBotAdapter"]
 
@@ -37,8 +34,8 @@ class OneBotAdapter(Adapter):
     action_timeout = 10.0  # seconds an action (send) may take; then its outcome is unknown (Uncertain)
     heartbeat = 30.0  # WebSocket ping interval: a dead peer is noticed and dropped
 
-    def __init__(self, account: QQAccount, runtime: Runtime) -> None:
-        super().__init__(account, runtime)
+    def __init__(self, account: QQAccount, host: Host) -> None:
+        super().__init__(account, host)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def routes(self) -> list[Route]:
@@ -46,8 +43,8 @@ class OneBotAdapter(Adapter):
 
     async def start(self) -> None:
         acc = self.account
-        assert self.runtime.http is not None
-        self.client = OneBotClient(self.runtime.http, acc.api_url, acc.access_token, self.action_timeout)
+        assert self.host.http is not None
+        self.client = OneBotClient(self.host.http, acc.api_url, acc.access_token, self.action_timeout)
         if not acc.secret:
             logger.warning("qq/{}: no secret: HTTP POST events are refused, only the WebSocket is open", acc.name)
 
@@ -76,7 +73,7 @@ class OneBotAdapter(Adapter):
         msg = inbound.to_message(self.account.name, event)
         if self._ignored(msg):
             return
-        await self.runtime.ingest([msg])
+        await self.host.ingest([msg])
 
     def _ignored(self, msg: Message) -> bool:
         # a customer inbox takes group messages only when they @ the bot, as the official API does
@@ -149,7 +146,7 @@ class OneBotAdapter(Adapter):
             raise PlatformError(0, "only text can be sent to QQ yet", platform=self.platform)
         message = inbound.text_segments(d.text)
         if d.group:
-            group = self.runtime.config.groups.get(d.group)
+            group = self.host.groups.get(d.group)
             if group is None or not group.chat_id:
                 raise PlatformError(0, f"no QQ group configured as {d.group}", platform=self.platform)
             return await self.client.send_group(group.chat_id, message)
