@@ -54,7 +54,7 @@ class Worker:
                 d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
                 if await rt.record_delivery(d):
                     queued.append(d)
-            logged = ctx.flags.get("logged")
+            logged = ctx.logged
             # in-process bus: the deliveries, pending in this same transaction, are queued again
             # from storage after a crash, so the message is handled once it commits
             if logged and rt.bus.resumed_from_storage:
