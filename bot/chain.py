@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.config import AgentConfig, Config
+from bot.config import AgentConfig, Config, RoutingRule
 from bot.model import Conversation, Delivery, Message
 
 if TYPE_CHECKING:
@@ -67,8 +67,23 @@ class Context(Desk):
     conversation_read: bool = False  # `conversation` is the customer's open one, as read by an earlier rule
     new_conversation: bool = False
     agent: AgentConfig | None = None  # the configured agent who wrote it (desk side)
-    flags: dict[str, Any] = field(default_factory=dict)  # what earlier rules found, for later ones
     done: bool = False  # a handler ended the chain for this message
+
+    # What earlier rules found, for later ones (each: who sets it -> who reads it).
+    # Both chains:
+    logged: bool = False  # transcript.log_inbound / survey.answer stored it -> the worker marks it handled
+    # Customer chain:
+    forward: list[RoutingRule] = field(default_factory=list)  # routing.classify: new matches -> routing.forward
+    handed_off: bool = False  # routing.classify: a group takes it, not the desk -> assignment.route, sla.start_clock
+    online: list[AgentConfig] = field(default_factory=list)  # assignment.route -> auto_reply, sla.start_clock
+    relayed: bool = False  # assignment.route: assigning it relayed it with its history -> relay.relay_to_desk
+    # Desk chain:
+    quoted: bool = False  # agent_reply.resolve: it quotes kefu's forward -> quality.check, agent_reply.reply
+    internal: bool = False  # agent_reply.resolve: group chatter without a #ticket -> agent_reply.reply
+    handled: bool = False  # quick_replies.run: it was a quick reply -> commands.run, agent_reply.reply
+    reply_text: str | None = None  # quality.check: the text after the override prefix -> agent_reply.reply
+    held: bool = False  # quality.check: blocked, the agent told why -> agent_reply.reply
+    replied: bool = False  # agent_reply.reply: it went to the customer -> sla.stop_clock
 
 
 Handler = Callable[[Context], Awaitable[None]]

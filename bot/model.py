@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["Kind", "Message", "Delivery", "Conversation", "TICKET_BASE", "new_id"]
+__all__ = ["Kind", "Event", "Message", "Delivery", "Conversation", "TICKET_BASE", "new_id"]
 
 # text, image, voice, video, location, link are content; event carries `event`.
 Kind = Literal["text", "image", "voice", "video", "location", "link", "file", "event", "unknown"]
+
+
+class Event(StrEnum):
+    """What an event means to the desk, whatever the platform calls it: each adapter maps its own."""
+
+    FOLLOW = "follow"  # followed the account, by searching it or by scanning a code (data.key: the scene)
+    UNFOLLOW = "unfollow"  # left: nothing reaches them any more
+    SCAN = "scan"  # a follower scanned one of the account's codes (data.key: the scene)
+    MENU_CLICK = "menu_click"  # clicked a menu entry (data.key: the entry's key)
+    SESSION_ENTERED = "session_entered"  # opened the chat window, before writing (data.scene: where from)
+    OTHER = "other"  # one kefu has no rule for; data.platform_event keeps the platform's own name
+
 
 # Tickets are short and human: conversation row id + this base (#1001, #1002, ...).
 TICKET_BASE = 1000
@@ -35,7 +48,7 @@ class Message:
     external_id: str
     sent_at: float
     text: str = ""
-    event: str = ""  # subscribe, unsubscribe, click, ... when kind == "event"
+    event: str = ""  # an Event when kind == "event" (a plain str once it has crossed the bus)
     sender_name: str = ""
     chat: str = ""  # group the message was written in, if any
     reply_to: str = ""  # external id of the message this one quotes, if any
@@ -62,7 +75,7 @@ class Message:
             "location": "[位置]",
             "link": "[链接]",
             "file": "[文件]",
-            "event": f"[事件 {self.event}]",
+            "event": f"[事件 {self.data.get('platform_event') or self.event}]",
         }.get(self.kind, "[未知消息]")
         extra = self.text or self.data.get("url") or self.data.get("label") or self.data.get("title") or ""
         return f"{label} {extra}".strip()

@@ -73,7 +73,7 @@ class Worker:
                 d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
                 if await rt.record_delivery(d):
                     queued.append(d)
-            logged = ctx.flags.get("logged")
+            logged = ctx.logged
         # published once committed (the sender must find them); a crash before the message is
         # marked handled replays it from the bus, and its deliveries, still pending, are published then
         for d in queued:

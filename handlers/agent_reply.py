@@ -46,9 +46,9 @@ async def resolve(ctx: Context) -> None:
         ctx.conversation = await ctx.store.by_ticket(ticket)
     elif quoted is not None:  # a quote of kefu's forwarded message answers that conversation
         ctx.conversation = await ctx.store.conversation(quoted)
-        ctx.flags["quoted"] = True
+        ctx.quoted = True
     elif msg.chat:
-        ctx.flags["internal"] = True  # in a group only a #ticket reaches a customer; the rest is chatter
+        ctx.internal = True  # in a group only a #ticket reaches a customer; the rest is chatter
     else:
         current = await ctx.store.current_of(ctx.agent.name)
         ctx.conversation = await ctx.store.conversation(current) if current else None
@@ -60,18 +60,18 @@ async def reply(ctx: Context) -> None:
         return
     texts = ctx.config.messages
     ticket, body = parse_ticket(msg.text)
-    if body.startswith(("/", "／")) or ctx.flags.get("internal") or ctx.flags.get("handled"):
+    if body.startswith(("/", "／")) or ctx.internal or ctx.handled:
         return  # a command after a ticket ("#1024 /close"), a quick reply, group chatter: never relayed
     if conv is None or conv.status != "open":
         note = texts.unknown_ticket.format(ticket=ticket) if ticket is not None else texts.no_current
         ctx.tell_agent(agent, note)
         return
-    if ticket is None and not ctx.flags.get("quoted") and conv.agent not in ("", agent.name):
+    if ticket is None and not ctx.quoted and conv.agent not in ("", agent.name):
         ctx.tell_agent(agent, f"#{conv.ticket} 已由 {conv.agent} 接待;如需回复请写明工单号。")
         return
-    if ctx.flags.get("held"):
+    if ctx.held:
         return  # the quality check held it and told the agent why
-    body = ctx.flags.get("reply_text", body)
+    body = body if ctx.reply_text is None else ctx.reply_text
     await _answer(ctx, agent, conv, body, receipt=ticket is None)
 
 
@@ -146,4 +146,4 @@ async def send_reply(
     )
     await ctx.store.set_current(agent.name, conv.id, ctx.now)
     ctx.conversation = conv
-    ctx.flags["replied"] = True
+    ctx.replied = True

@@ -113,10 +113,10 @@ async def route(ctx: Context) -> None:
     if conv is None or msg.kind == "event":
         return  # a follow or a menu click opens a conversation; its first message asks for an agent
     online = await presence.online_agents(ctx)
-    ctx.flags["online"] = online
+    ctx.online = online
     if conv.agent and any(a.name == conv.agent for a in online):
         return
-    if ctx.flags.get("handed_off"):
+    if ctx.handed_off:
         return  # a routing rule gave it to a group instead of the desk
     # first routing of this conversation: its first relayed line announces it to the agent;
     # otherwise it had waited or lost its agent, and comes with its history (this message included)
@@ -132,6 +132,6 @@ async def route(ctx: Context) -> None:
     agent = await pick(ctx, conv)
     if agent is not None:
         await assign(ctx, conv, agent, announce=not fresh)
-        ctx.flags["relayed"] = not fresh
+        ctx.relayed = not fresh
         return
     await _notify_positions(ctx)

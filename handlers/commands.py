@@ -207,7 +207,7 @@ COMMANDS: dict[str, Command] = {
 async def run(ctx: Context) -> None:
     """Desk chain: a message starting with '/' is a command, and goes no further."""
     text = ctx.msg.text.strip()
-    if ctx.msg.kind != "text" or not text.startswith(("/", "／")) or ctx.flags.get("handled"):
+    if ctx.msg.kind != "text" or not text.startswith(("/", "／")) or ctx.handled:
         return
     ctx.done = True
     if ctx.agent is None:

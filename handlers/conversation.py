@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.chain import Context
+from bot.model import Event
 
 __all__ = ["find_or_start", "CONTACT_EVENTS"]
 
-# Events that mean the customer reached out; others (location reports, view) only get logged.
-CONTACT_EVENTS = {"subscribe", "subscribe_scan", "scan", "click", "enter_session"}
+# Events that mean the customer reached out; the others (Event.OTHER: location reports, ...) only get logged.
+CONTACT_EVENTS = frozenset({Event.FOLLOW, Event.SCAN, Event.MENU_CLICK, Event.SESSION_ENTERED})
 
 
 def fallback_name(user_id: str) -> str:
@@ -18,7 +19,7 @@ async def find_or_start(ctx: Context) -> None:
     msg = ctx.msg
     if not ctx.conversation_read:  # the survey's rule reads it for a text, with what it needs
         ctx.conversation = await ctx.store.open_conversation(msg.account, msg.sender)
-    if msg.kind == "event" and msg.event == "unsubscribe":
+    if msg.kind == "event" and msg.event == Event.UNFOLLOW:
         if ctx.conversation:  # they can no longer be written to
             await ctx.store.close_conversation(ctx.conversation.id, ctx.now)
         return

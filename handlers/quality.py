@@ -56,13 +56,13 @@ async def check(ctx: Context) -> None:
     if (
         not body
         or body.startswith(("/", "／"))
-        or (ticket is None and not ctx.flags.get("quoted") and conv.agent not in ("", agent.name))
+        or (ticket is None and not ctx.quoted and conv.agent not in ("", agent.name))
     ):
         return  # a command, or a reply that will not go out anyway
     override = body.startswith(cfg.override_prefix)
     if override:
         body = body[len(cfg.override_prefix) :].strip()
-        ctx.flags["reply_text"] = body
+        ctx.reply_text = body
     findings = review(cfg, body)
     if not findings:
         return
@@ -73,7 +73,7 @@ async def check(ctx: Context) -> None:
         return
     advice = ";".join(f.advice for f in findings)
     if action == "blocked":
-        ctx.flags["held"] = True
+        ctx.held = True
         ctx.tell_agent(
             agent,
             f"⛔ 回复未发送给 #{conv.ticket}: {advice}。请修改后重发;如确需原样发送,"

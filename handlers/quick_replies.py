@@ -31,7 +31,7 @@ async def run(ctx: Context) -> None:
     words = _parse(ctx)
     if words is None:
         return
-    ctx.flags["handled"] = True  # not a command for commands.run, not text for agent_reply
+    ctx.handled = True  # not a command for commands.run, not text for agent_reply
     if agent is None:
         return
     saved = ctx.config.quick_replies

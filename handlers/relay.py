@@ -32,7 +32,7 @@ def shown(msg: Message) -> str:
 
 async def relay_to_desk(ctx: Context) -> None:
     msg, conv = ctx.msg, ctx.conversation
-    if conv is None or msg.kind == "event" or not conv.agent or ctx.flags.get("relayed"):
+    if conv is None or msg.kind == "event" or not conv.agent or ctx.relayed:
         return  # unassigned: kept for the queue / the digest of 留言
     agent = ctx.directory.agent(conv.agent)
     if agent is None:

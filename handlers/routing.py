@@ -52,15 +52,15 @@ async def classify(ctx: Context) -> None:
     if new:
         conv.category = ",".join(known + [r.category for r in new])
         await ctx.store.update_conversation(conv.id, category=conv.category)
-        ctx.flags["forward"] = new
+        ctx.forward = new
     if not conv.agent and all(not r.keep_with_desk for r in rules):
-        ctx.flags["handed_off"] = True  # the group takes it: not queued for the desk
+        ctx.handed_off = True  # the group takes it: not queued for the desk
 
 
 async def forward(ctx: Context) -> None:
     """After assignment, so the group sees who serves the customer."""
     conv, msg = ctx.conversation, ctx.msg
-    new: list[RoutingRule] = ctx.flags.get("forward", [])
+    new = ctx.forward
     if conv is None or not new:
         return
     text = msg.text or msg.summary()

@@ -36,9 +36,9 @@ async def start_clock(ctx: Context) -> None:
     conv, msg = ctx.conversation, ctx.msg
     if conv is None or msg.kind == "event" or conv.waiting_since is not None:
         return
-    if not ctx.flags.get("online") and not schedule_of(ctx.config).is_open(ctx.now):
+    if not ctx.online and not schedule_of(ctx.config).is_open(ctx.now):
         return  # nobody online out of hours: the off-hours text is the answer
-    if ctx.flags.get("handed_off") and not conv.agent:
+    if ctx.handed_off and not conv.agent:
         return  # a group took it, not the desk
     since = msg.received_at or ctx.now
     conv.waiting_since = since
@@ -52,7 +52,7 @@ async def start_clock(ctx: Context) -> None:
 async def stop_clock(ctx: Context) -> None:
     """Desk chain: an agent's reply reached the customer's conversation: the clock stops."""
     conv = ctx.conversation
-    if conv is None or not ctx.flags.get("replied"):
+    if conv is None or not ctx.replied:
         return
     values = {"waiting_since": None, "last_agent_at": ctx.now}
     if conv.first_reply_at is None:

@@ -53,7 +53,7 @@ async def answer(ctx: Context) -> None:
     said = await ctx.store.customer_texts(conv, limit=3)  # what the conversation was about
     if await ctx.store.record_inbound(msg, conv.id, ctx.now, purpose="rating") == "done":
         return  # a platform retry of the rating
-    ctx.flags["logged"] = True
+    ctx.logged = True
     score, text = rating
     await ctx.store.update_conversation(conv.id, rating=score, rating_text=text)
     if cfg.thanks:

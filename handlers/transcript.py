@@ -16,7 +16,7 @@ async def log_inbound(ctx: Context) -> None:
         logger.info("{} message {} was already handled; dropped", ctx.msg.account, ctx.msg.external_id)
         ctx.done = True
         return
-    ctx.flags["logged"] = True
+    ctx.logged = True
     if outcome == "resume":
         # each try during an outage comes here: the outage itself is what is worth a warning
         logger.info("{} message {}: handling again after an interruption", ctx.msg.account, ctx.msg.external_id)

@@ -1,9 +1,7 @@
-"""A table of raw platform payloads, each with the normalized fields it must give."""
+"""Callback XML read safely: bad and hostile bodies are refused naming why, and the reader agrees with
+xmltodict. The payload tables of every platform are checked in tests/test_payloads.py."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 import xmltodict
@@ -15,26 +13,7 @@ from adapters.wecom.inbound import to_message as wecom_message
 from adapters.xml import MAX_DEPTH, encrypted_field, parse_xml
 from bot.errors import BadRequest
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PARSERS = {"wechat": wechat_message, "wecom": wecom_message}
-CASES = [
-    pytest.param(platform, case, id=f"{platform}: {case['name']}")
-    for platform in PARSERS
-    for case in json.loads((FIXTURES / platform / "messages.json").read_text(encoding="utf-8"))
-]
-
-
-@pytest.mark.parametrize(("platform", "case"), CASES)
-def test_payload_is_normalized(platform: str, case: dict):
-    msg = PARSERS[platform]("acct", case["xml"])
-    assert msg.account == "acct"
-    assert msg.sent_at == 1763800000
-    for field, want in case["expect"].items():
-        got = getattr(msg, field)
-        if isinstance(want, dict):
-            assert {k: got.get(k) for k in want} == want, field
-        else:
-            assert got == want, field
 
 
 @pytest.mark.parametrize(

@@ -304,7 +304,7 @@ async def test_a_desk_without_a_websocket_sends_through_the_http_api(qq_desk: On
     assert sb.wechat.texts_to("o_zhangsan")[-1] == "好的,马上处理"
 
 
-# -- OneBot: the signature and CQ escaping (payloads: test_qq_parsing.py) ------------------------------
+# -- OneBot: the signature and CQ escaping (payloads: test_payloads.py) ------------------------------
 
 
 def test_onebot_signature_and_escaping():

@@ -13,7 +13,7 @@ from wechatpy.utils import check_signature
 from adapters.wechat.config import WeChatAccount
 from adapters.xml import encrypted_field, int_field, parse_xml, text_field
 from bot.errors import BadRequest, SignatureError
-from bot.model import Message
+from bot.model import Event, Message
 
 __all__ = ["verify_url", "read_callback", "to_message"]
 
@@ -67,6 +67,8 @@ def read_callback(account: WeChatAccount, query: Mapping[str, str], body: bytes)
 
 
 _KINDS = {"text", "image", "voice", "video", "shortvideo", "location", "link", "event"}
+# the Official Account's events (`Event`, lower-cased) the desk has a rule for; the rest are Event.OTHER
+_EVENTS = {"subscribe": Event.FOLLOW, "unsubscribe": Event.UNFOLLOW, "scan": Event.SCAN, "click": Event.MENU_CLICK}
 
 
 def to_message(account_name: str, plain_xml: str) -> Message:
@@ -103,9 +105,11 @@ def to_message(account_name: str, plain_xml: str) -> Message:
         msg.data = {"title": text("Title"), "url": text("Url")}
         msg.text = text("Title")
     elif kind == "event":
-        msg.event = text("Event").lower()
-        key = text("EventKey")
-        if msg.event == "subscribe" and key.startswith("qrscene_"):  # followed by scanning a code
-            msg.event, key = "subscribe_scan", key[len("qrscene_") :]
+        name, key = text("Event").lower(), text("EventKey")
+        if name == "subscribe" and key.startswith("qrscene_"):  # followed by scanning a code: the scene
+            key = key[len("qrscene_") :]
+        msg.event = _EVENTS.get(name, Event.OTHER)
         msg.data = {"key": key}
+        if msg.event == Event.OTHER:
+            msg.data["platform_event"] = name
     return msg

@@ -15,7 +15,7 @@ from wechatpy.work.exceptions import InvalidCorpIdException
 
 from adapters.xml import encrypted_field, int_field, parse_xml, text_field
 from bot.errors import BadRequest, SignatureError
-from bot.model import Message
+from bot.model import Event, Message
 
 __all__ = ["Callbacks", "verify_url", "read_callback", "to_message"]
 
@@ -87,6 +87,11 @@ def _fresh(account: Callbacks, ts: str) -> None:
         )
 
 
+# a WeCom app's events (`Event`, lower-cased) the desk has a rule for; the rest (enter_agent, location,
+# view, scancode_push, ...) are Event.OTHER
+_EVENTS = {"subscribe": Event.FOLLOW, "unsubscribe": Event.UNFOLLOW, "click": Event.MENU_CLICK}
+
+
 def to_message(account_name: str, plain_xml: str) -> Message:
     raw = parse_xml(plain_xml)  # bounded, and refuses DTDs, entities and malformed XML
     try:
@@ -112,6 +117,9 @@ def to_message(account_name: str, plain_xml: str) -> Message:
     elif kind in ("voice", "video"):
         msg.data = {"media_id": text_field(raw, "MediaId")}
     elif kind == "event":
-        msg.event = text_field(raw, "Event").lower()
+        name = text_field(raw, "Event").lower()
+        msg.event = _EVENTS.get(name, Event.OTHER)
         msg.data = {"key": text_field(raw, "EventKey")}
+        if msg.event == Event.OTHER:
+            msg.data["platform_event"] = name
     return msg

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.wecom.inbound import read_callback, verify_url
 from adapters.xml import parse_xml, text_field
-from bot.model import Message
+from bot.model import Event, Message
 
 __all__ = ["verify_url", "read_callback", "KfEvent", "read_event", "to_message", "system_event", "CUSTOMER", "EVENT"]
 
@@ -63,7 +63,7 @@ def to_message(account_name: str, item: dict[str, Any]) -> Message | None:
             account=account_name,
             sender=user,
             kind="event",
-            event="enter_session",
+            event=Event.SESSION_ENTERED,
             external_id=msgid,
             sent_at=sent_at,
             data={"scene": str(ev.get("scene") or ""), "scene_param": str(ev.get("scene_param") or "")},
