@@ -2,7 +2,8 @@
 """kefu's benchmark, in one run on 127.0.0.1:
 
     python bench/run.py                 # the full run (about 6 minutes on 2 cores)
-    python bench/run.py --quick         # a few hundred messages (what the smoke test runs)
+    python bench/run.py --quick         # a few hundred messages
+    python bench/run.py --smoke         # seconds, the embedded default only (what the tests run)
     python bench/run.py --skip-nonebot  # without baseline (b)
 
 kefu runs as `python -m bot.cli run --config FILE`, pinned to one core with taskset; this
@@ -129,6 +130,23 @@ QUICK = Sizes(
     nonebot_messages=300,
     stall=10.0,
     run_limit=60.0,
+)
+# what the default test run does (tests/test_bench_smoke.py): the embedded default only, in seconds
+SMOKE = Sizes(
+    ingest_messages=150,
+    e2e_messages=100,
+    concurrency=(16,),
+    warmup=5,
+    per_customer=4,
+    fixed_rate_seconds=1.0,
+    fixed_rate_rounds=1,
+    growth=(100,),
+    growth_messages=50,
+    scaling_messages=100,
+    scaling_rounds=1,
+    nonebot_messages=100,
+    stall=10.0,
+    run_limit=20.0,
 )
 
 
@@ -904,7 +922,7 @@ def standing_notes(b: Bench) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    sizes = QUICK if args.quick else FULL
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     place = placement()
     workdir = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
     emu = Emulators()
@@ -949,7 +967,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await pair.cleanup_redis()
         if pg_url:
             await drop_pg_database(pg_url)
-    results["meta"] = machine_meta(b, "quick" if args.quick else "full")
+    results["meta"] = machine_meta(b, "smoke" if args.smoke else "quick" if args.quick else "full")
     results["meta"]["notes"] = standing_notes(b) + b.notes + error_notes(results)
     if args.keep_workdir:
         results["meta"]["workdir"] = str(workdir)
@@ -974,6 +992,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="kefu benchmark (see README, Benchmark)")
     p.add_argument("--quick", action="store_true", help="a few hundred messages, small growth sizes")
     p.add_argument("--skip-nonebot", action="store_true", help="leave out baseline (b)")
+    p.add_argument(
+        "--smoke", action="store_true", help="seconds: the embedded default only, no baseline (b), tiny sizes"
+    )
     p.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where results.md and results.json go")
     p.add_argument("--engines", default=",".join(ENGINES), help="memory+sqlite,redis+postgres (default both)")
     p.add_argument(
@@ -982,6 +1003,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kefu-rev", default="", help="measure this git revision (git archive) instead of the working tree")
     p.add_argument("--keep-workdir", action="store_true", help="keep kefu's configs, logs and databases")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.skip_nonebot, args.engines = True, "memory+sqlite"
     started = time.monotonic()
     results = asyncio.run(run(args))
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
