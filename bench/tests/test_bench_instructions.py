@@ -15,7 +15,7 @@ from bench.httpload import closed_loop
 from bench.kefu_side import Callbacks, Emulators
 from bench.procs import free_port, start_child
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 
 
 async def test_the_same_load_counts_the_same_instructions(tmp_path: Path) -> None:
