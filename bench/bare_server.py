@@ -1,6 +1,6 @@
 """Baseline (a), the practical ceiling: a bare aiohttp handler that only decrypts and parses the
 WeChat callback with wechatpy and answers "success". No dedupe, no queue, no storage. It runs on
-asyncio's own loop, as kefu does, so it is the ceiling of the same stack.
+the loop kefu runs on (uvloop where it installs), so it is the ceiling of the same stack.
 
     python bench/bare_server.py PORT TOKEN ENCODING_AES_KEY APP_ID
 """
@@ -35,6 +35,12 @@ def make_app(token: str, aes_key: str, app_id: str) -> web.Application:
 def main() -> None:
     port, token, aes_key, app_id = sys.argv[1:5]
     app = make_app(token, aes_key, app_id)
+    try:
+        import uvloop
+
+        uvloop.install()  # kefu's loop (bot/cli.py)
+    except ImportError:
+        pass
     web.run_app(app, host="127.0.0.1", port=int(port), access_log=None, print=None)
 
 

@@ -904,7 +904,7 @@ def standing_notes(b: Bench) -> list[str]:
         "CPU per message counts kefu's process (all threads); "
         "for redis+postgres the servers' own CPU is a separate row.",
         "Redis and PostgreSQL are not pinned: they run wherever the kernel puts them.",
-        "Event loops: kefu and baseline (a) run on asyncio's own loop; baseline (b) runs on uvicorn, "
+        "Event loops: kefu and baseline (a) run on uvloop; baseline (b) runs on uvicorn, "
         "which takes uvloop and httptools when installed (NoneBot2's fastapi extra installs both).",
         "Baseline (b) acknowledges with 204 before handling (its handling is an asyncio task), "
         "so its ack figures are not comparable to a durable enqueue.",

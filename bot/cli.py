@@ -8,9 +8,9 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -74,6 +74,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_served(main: Coroutine[Any, Any, None]) -> None:
+    """The server on uvloop where it installs (+24 % end to end on the embedded default, +13 % on
+    Redis+PostgreSQL, bench/README.md), on asyncio's own loop elsewhere (Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 async def _serve(cfg: Config, reuse_port: bool = False) -> None:
     from bot.app import Runtime
 
@@ -119,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(tables())
         return supervise(args.config, args.workers)
     try:
-        asyncio.run(_serve(cfg, reuse_port=args.reuse_port))
+        _run_served(_serve(cfg, reuse_port=args.reuse_port))
     except OSError as e:  # port taken, database unreachable, ...
         logger.error("kefu could not start: {}", e)
         return 1

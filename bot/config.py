@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.hours import ScheduleConfig
-from bot.schema import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
+from bot.config_types import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
 
 __all__ = [
     "Config",

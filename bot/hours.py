@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.schema import WEEKDAYS, Problems, Strict, Windows
+from bot.config_types import WEEKDAYS, Problems, Strict, Windows
 
 __all__ = ["ScheduleConfig"]
 

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from bot.config import Account
-from bot.schema import Duration
+from bot.config_types import Duration
 
 __all__ = ["DingTalkAccount"]
 

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from adapters.aes import aes_key
 from bot.config import Account
-from bot.schema import Duration
+from bot.config_types import Duration
 
 __all__ = ["WeChatAccount"]
 
