@@ -259,7 +259,7 @@ def _outage_logged_once_each_way(fleet: Fleet, server: str) -> None:
 async def test_postgresql_ending_every_session_under_traffic_loses_and_doubles_nothing(pg_database, tmp_path: Path):
     """The server ends all of kefu's sessions three times over (a failover, an admin's
     pg_terminate_backend): statements in flight fail and are tried again, idle connections are
-    replaced in kefu's pool (bot/sql.py), and every message reaches the desk once, in order."""
+    replaced in asyncpg's pool (bot/store/postgres.py), and every message reaches the desk once, in order."""
     customers, per_customer = 20, 20
     await reset_pg(pg_database)
     admin = await asyncpg.connect(pg_database.replace("postgresql://", "postgres://"))
