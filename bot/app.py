@@ -350,7 +350,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except BusUnavailable as e:
         outages = request.app.get(OUTAGES)
         if outages is None:
-            logger.error("{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e)
+            logger.error(
+                "{} {}: not stored, answering 503 so the platform retries: {}", request.method, request.path, e
+            )
         else:  # one line for the outage, not one per callback
             outages.down(e)
             logger.debug("{} {}: not stored, answering 503 so the platform retries", request.method, request.path)

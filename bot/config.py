@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bot.hours import ScheduleConfig
 from bot.config_types import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
+from bot.hours import ScheduleConfig
 
 __all__ = [
     "Config",
@@ -232,7 +232,7 @@ class MessagesConfig(Strict):
     # on a date under schedule.holidays, instead of off_hours
     holiday: str = "您好,今天是法定节假日,客服休息,您的留言已收到,我们将在 {next_open} 后尽快回复您"
     # to sla.escalate_to when customers wait in service hours and no agent is online
-    nobody_online: str = "⚠️ 服务时间内有 {count} 位客户在等待,但没有客服在线(最早 #{ticket} {customer} 已等待 {waited}),请客服发送 上线 开始接待"
+    nobody_online: str = "⚠️ 服务时间内有 {count} 位客户在等待,但没有客服在线(最早 #{ticket} {customer} 已等待 {waited}),请客服发送 上线 开始接待"  # noqa: E501
     auto_reply_interval: Duration = 1800.0
     please_wait: str = "非常抱歉让您久等了,客服正在为您查询,请稍候"
     queue: str = "非常抱歉,目前咨询的客户较多,您排在第 {position} 位,请稍候"  # {ahead}: how many before them

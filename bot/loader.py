@@ -12,9 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config import ACCOUNT_SCHEMAS, Account, Config
+from bot.config_types import problems_of
 from bot.errors import ConfigError
 from bot.registry import account_schemas
-from bot.config_types import problems_of
 
 __all__ = ["load_config", "parse_config", "VARIABLE"]
 

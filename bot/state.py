@@ -6,7 +6,6 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
-
 __all__ = ["State", "MemoryState", "RedisState"]
 
 

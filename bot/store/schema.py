@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, text
 
-__all__ = ["metadata", "conversations", "messages", "timers", "findings", "kv", "agent_state", "presence", "agent_load", "bus"]
+__all__ = [
+    "metadata",
+    "conversations",
+    "messages",
+    "timers",
+    "findings",
+    "kv",
+    "agent_state",
+    "presence",
+    "agent_load",
+    "bus",
+]
 
 metadata = MetaData()
 
