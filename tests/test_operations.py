@@ -6,6 +6,8 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from adapters.sandbox import Sandbox
 from bot.app import Runtime
 
@@ -139,3 +141,14 @@ def test_kefu_health_is_1_when_nothing_answers_on_that_port(tmp_path):
     r = _kefu("health", "--config", str(_config_on(tmp_path, port)))
     assert r.returncode == 1
     assert f"127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+
+
+async def test_a_port_already_taken_is_named_at_start_up(local_sandbox: Sandbox):
+    sb = local_sandbox
+    cfg = sb.config.model_copy(update={"server": sb.config.server.model_copy(update={"port": sb.kefu.port})})
+    rt = Runtime(cfg)
+    try:
+        with pytest.raises(OSError, match=rf"server.host, server.port: cannot listen on 127.0.0.1:{sb.kefu.port}"):
+            await rt.start()
+    finally:
+        await rt.stop()
