@@ -120,7 +120,7 @@ class Runtime:
         await self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="timers")
         # kefu_loop_lag_seconds: a webhook arriving while the loop is held waits as long
-        self._lag_watch = asyncio.create_task(watch_loop_lag(self.metrics.loop_lag.observe, 0.02), name="loop-lag")
+        self._lag_watch = asyncio.create_task(watch_loop_lag(self.metrics.loop_lag.observe, 0.25), name="loop-lag")
         if serve:
             self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=5)
             await self._runner.setup()

@@ -45,11 +45,12 @@ async def _loop_lag(sb: Sandbox) -> tuple[float, float]:
 
 async def test_a_stalled_event_loop_shows_in_the_loop_lag_metric(local_sandbox: Sandbox):
     sb = local_sandbox
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.6)  # the loop is looked at every 0.25 s (an idle kefu wakes for little)
     count, within = await _loop_lag(sb)
     assert count >= 2 and within == count  # ticking, and nothing held the loop
 
-    time.sleep(0.4)  # noqa: ASYNC251 (kefu's loop held, as by a blocking call in a handler)
+    # held longer than the period plus the bucket, so the wake-up due meanwhile is over 0.25 s late
+    time.sleep(0.6)  # noqa: ASYNC251 (kefu's loop held, as by a blocking call in a handler)
     await asyncio.sleep(0.05)
     count_after, within_after = await _loop_lag(sb)
     assert count_after > count and count_after - within_after == 1  # the one late wake-up, over 0.25 s
