@@ -57,7 +57,7 @@ class Runtime:
         self.bus: Bus
         self.state: State
         if config.bus == "memory://":  # the embedded default: what the bus takes is kept in storage
-            self.bus, self.state = MemoryBus(self.store, kept=frozenset({INBOUND})), MemoryState()
+            self.bus, self.state = MemoryBus(self.store), MemoryState()
         else:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
@@ -112,8 +112,6 @@ class Runtime:
         self.host.http = self.http
         for adapter in self.adapters.values():
             await adapter.start()
-        if isinstance(self.bus, MemoryBus):
-            await self._resume_deliveries()
         self.bus.subscribe(INBOUND, self.worker.handle)
         # one recipient's deliveries in order; a slow platform never holds up another recipient's
         self.bus.subscribe(OUTBOUND, self.sender.handle, lanes=True)
@@ -271,16 +269,6 @@ class Runtime:
             d = _delivery(row)
             await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
         return len(rows)
-
-    async def _resume_deliveries(self) -> None:
-        """The embedded bus keeps no deliveries of its own: the outbox does. What was queued or being
-        sent when kefu stopped is queued again (a delivery published twice is sent once: bot.sender)."""
-        rows = await self.store.unfinished_deliveries()
-        for row in rows:
-            d = _delivery(row)
-            await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
-        if rows:
-            logger.info("{} deliveries left unfinished by the last run are queued again", len(rows))
 
     async def tick(self) -> None:
         """Run the timed rules once (due SLA timers, idle agents) and queue what they decide."""

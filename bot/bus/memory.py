@@ -1,8 +1,7 @@
-"""The embedded bus: in-process queues, the entries of its kept topics first written to kefu's database.
+"""The embedded bus: in-process queues, each entry first written to kefu's database.
 
 What a webhook acknowledged is on disk before the platform hears "success", and is dropped
-from it once handled: a restart, even after `kill -9`, handles what was left, in order. A topic
-whose payloads storage keeps anyway (deliveries: the outbox) is not written twice.
+from it once handled: a restart, even after `kill -9`, handles what was left, in order.
 """
 
 from __future__ import annotations
@@ -26,10 +25,9 @@ _Entry = tuple[int | None, str]  # (its row in the database, or None when kept i
 
 
 class MemoryBus(Bus):
-    def __init__(self, store: Store | None = None, partitions: int = PARTITIONS, kept: frozenset[str] | None = None):
+    def __init__(self, store: Store | None = None, partitions: int = PARTITIONS):
         super().__init__(partitions)
         self.store = store  # None: nothing kept across a restart (tools and tests that want that)
-        self.kept = kept  # the topics whose entries go to disk (None: every topic)
         self._queues: dict[tuple[str, int], asyncio.Queue[tuple[str, _Entry]]] = {}
         self._lanes: dict[tuple[str, int], Lanes[_Entry]] = {}  # each partition's entries taken off its queue
 
@@ -44,7 +42,7 @@ class MemoryBus(Bus):
         raw = json.dumps(payload, ensure_ascii=False)
         p, lane = partition_of(key, self.partitions), self.lane_of(topic, key)
         entry_id = None
-        if self.store is not None and (self.kept is None or topic in self.kept):
+        if self.store is not None:
             try:
                 entry_id = await self.store.put_entry(topic, p, lane, raw)
             except Exception as e:
