@@ -32,22 +32,18 @@ __all__ = [
     "Callbacks",
     "EnginePair",
     "start_kefu",
-    "export_rev",
     "agents_online",
     "seed_open_conversations",
-    "settle_storage",
-    "transcript_counts",
-    "pg_activity",
     "partitions_split",
-    "loop_lag",
-    "late_wakeups",
-    "MARK",
+    "create_pg_database",
+    "drop_pg_database",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = {"小李": "lixiaoli", "小王": "wangxiaowang"}
 CAPACITY = 10_000_000  # every new conversation is assigned, however many are open
-MARK = re.compile(r"\b(bench|warm)-(\d+)\b")
+MARK = re.compile(r"\b(bench|warm|reply)-(\d+)\b")
+TICKET = re.compile(r"^#(\d+) ")
 TEXT = "{tag}-{i} 您好,我上周买的东西还没到,麻烦帮我查一下物流"
 
 
@@ -55,7 +51,8 @@ class _Counting:
     """Mixed into an emulator: when each marked message reached it (time.time()), by index."""
 
     def _init_counts(self) -> None:
-        self.arrived: dict[str, dict[int, float]] = {"bench": {}, "warm": {}}
+        self.arrived: dict[str, dict[int, float]] = {"bench": {}, "warm": {}, "reply": {}}
+        self.tickets: dict[int, tuple[int, str]] = {}  # warm message i -> (its ticket, the agent it went to)
         self.other = 0
 
     def reset(self) -> None:
@@ -68,6 +65,9 @@ class _Counting:
         m = MARK.search(content)
         if m:
             self.arrived[m.group(1)].setdefault(int(m.group(2)), call.at)
+            t = TICKET.match(content)
+            if t and m.group(1) == "warm":
+                self.tickets[int(m.group(2))] = (int(t.group(1)), str(body.get("touser", "")))
         else:
             self.other += 1
 
@@ -90,7 +90,7 @@ class BenchWeCom(_Counting, WeComEmulator):
 
 
 class BenchWeChat(_Counting, WeChatEmulator):
-    """Greetings to customers (one per new conversation) are counted here."""
+    """Agents' replies reach customers here (and greetings, one per new conversation)."""
 
     def __init__(self) -> None:
         WeChatEmulator.__init__(self, "wx1234567890abcdef", "wx-app-secret-0001")
@@ -99,7 +99,7 @@ class BenchWeChat(_Counting, WeChatEmulator):
     async def record(self, request: web.Request) -> Any:
         call = await super().record(request)
         if call.path == CS_SEND:
-            self.other += 1
+            self._count(call)
         return call
 
 
@@ -126,6 +126,9 @@ class Emulators:
 
     def relayed(self, tag: str = "bench") -> int:
         return len(self.wecom.arrived[tag])
+
+    def answered(self) -> int:
+        return len(self.wechat.arrived["reply"])
 
     def pusher(self) -> WeChatPusher:
         return WeChatPusher("", self.wx_token, self.wechat.app_id, self.wx_key)
@@ -180,17 +183,27 @@ class Callbacks:
 
     tag: str
     items: list[tuple[str, bytes]]  # (path?query, encrypted body)
-    per_customer: int
 
     @classmethod
-    def build(cls, emu: Emulators, tag: str, n: int, per_customer: int, first_msg_id: int) -> Callbacks:
+    def build(cls, emu: Emulators, tag: str, n: int, customers: int, first_msg_id: int) -> Callbacks:
+        """n messages from `customers` customers in turn (o_000000, o_000001, ...)."""
         pusher = emu.pusher()
         items = []
         for i in range(n):
-            xml = pusher.text_xml(customer_of(tag, i, per_customer), TEXT.format(tag=tag, i=i), first_msg_id + i)
+            xml = pusher.text_xml(f"o_{i % customers:06d}", TEXT.format(tag=tag, i=i), first_msg_id + i)
             query, body = pusher.signed(xml)
             items.append((f"/wechat/mp?{urlencode(query)}", body))
-        return cls(tag, items, per_customer)
+        return cls(tag, items)
+
+    @classmethod
+    def replies(cls, emu: Emulators, port: int, tickets: list[tuple[int, str]], n: int) -> Callbacks:
+        """n agents' answers through the WeCom desk webhook, `#<ticket> text`, to the tickets in turn."""
+        pusher, items = emu.desk_pusher(port), []
+        for j in range(n):
+            ticket, agent = tickets[j % len(tickets)]
+            query, body = pusher.signed(pusher.text_xml(agent, f"#{ticket} reply-{j} 已为您查询,明天送达", 800_000_000 + j))
+            items.append((f"/wecom/desk?{urlencode(query)}", body))
+        return cls("reply", items)
 
     def requests(self, ports: list[int]) -> list[Request]:
         """Request i goes to ports[i % len(ports)] (a round-robin balancer in front of kefu)."""
@@ -200,14 +213,6 @@ class Callbacks:
             port = ports[i % len(ports)]
             out.append((port, request_bytes(port, path, body, headers)))
         return out
-
-
-def customer_of(tag: str, i: int, per_customer: int, block: int = 256) -> str:
-    """Message i's customer: within each block of 256 messages, block/per_customer customers
-    take turns, so any first n messages come from about n/per_customer customers and one
-    customer's messages are spread out rather than back to back."""
-    width = max(1, block // per_customer)
-    return f"o_{tag}_{(i // block) * width + i % width:06d}"
 
 
 # -- storage ---------------------------------------------------------------------------
@@ -223,12 +228,6 @@ class EnginePair:
     redis_db: int = 14
     prefixes: list[str] = field(default_factory=list)
     _n: int = 0
-
-    @property
-    def durable(self) -> str:
-        if self.name == "memory+sqlite":
-            return "yes: an accepted message is committed to SQLite (WAL) before the 200 and handled again after a kill"
-        return "yes: XADD to a Redis Stream before the 200 (Redis itself without fsync is as the server is set up)"
 
     async def fresh(self) -> tuple[str, str]:
         """(bus, storage) URLs for a new kefu instance, with empty storage."""
@@ -296,40 +295,6 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-async def pg_activity(url: str) -> dict[str, int] | None:
-    """Transactions (committed + rolled back) and sessions so far in this PostgreSQL database; None for SQLite."""
-    if not url.startswith("postgresql://"):
-        return None
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"), timeout=10)
-    try:
-        row = await conn.fetchrow(
-            "SELECT xact_commit + xact_rollback AS transactions, sessions FROM pg_stat_database "
-            "WHERE datname = current_database()"
-        )
-    finally:
-        await conn.close()
-    return {"transactions": int(row["transactions"]), "sessions": int(row["sessions"])}
-
-
-async def settle_storage(url: str) -> None:
-    """Write out what earlier runs left dirty (PostgreSQL's shared buffers, the kernel's page
-    cache), so that its write-back does not fall on the next measured runs: after the growth
-    runs seed 100,000 conversations, the first run that followed was up to 20 % slower."""
-    if url.startswith("postgresql://"):
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"), timeout=10)
-        try:
-            await conn.execute("CHECKPOINT")
-        except asyncpg.InsufficientPrivilegeError:
-            pass  # the kernel's part below still helps
-        finally:
-            await conn.close()
-    await asyncio.to_thread(os.sync)
-
-
 async def reset_pg(url: str) -> None:
     from bot.store import Store
 
@@ -377,28 +342,6 @@ async def seed_open_conversations(storage: str, n: int, chunk: int = 5000) -> fl
     return time.monotonic() - started
 
 
-async def transcript_counts(storage: str, tag: str = "bench") -> dict[str, int]:
-    """What the transcript holds for the measured messages: logged inbound, relays logged as sent."""
-    from bot.store import Store
-
-    store = Store(storage)
-
-    async def count(sql: str, *args: str) -> int:
-        return int((await store.query(sql, *args))[0]["n"] or 0)
-
-    try:
-        inbound = await count("SELECT count(*) AS n FROM messages WHERE direction = 'in' AND text LIKE $1", f"{tag}-%")
-        relays = await count(
-            "SELECT count(*) AS n FROM messages WHERE direction = 'out' AND purpose = 'relay' "
-            "AND status = 'sent' AND text LIKE $1",
-            f"%{tag}-%",
-        )
-        greetings = await count("SELECT count(*) AS n FROM messages WHERE purpose = 'greeting' AND status = 'sent'")
-    finally:
-        await store.close()
-    return {"inbound_logged": inbound, "relays_logged_sent": relays, "greetings_sent": greetings}
-
-
 # -- kefu processes --------------------------------------------------------------------
 
 
@@ -431,42 +374,6 @@ async def start_kefu(
     return await start_child(name, argv, port=port, core=core, log_path=log_path, cwd=src, env=env, ready_timeout=ready)
 
 
-async def export_rev(rev: str, dest: Path) -> str:
-    """Extract the committed tree `rev` (git archive) into dest; its full commit hash."""
-    commit = (await _git("rev-parse", "--verify", f"{rev}^{{commit}}")).strip()
-    archive = await _git_bytes("archive", "--format=tar", commit)
-    await asyncio.to_thread(_untar, archive, dest)
-    return commit
-
-
-def _untar(data: bytes, dest: Path) -> None:
-    import io
-    import tarfile
-
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
-
-
-async def _git(*args: str) -> str:
-    return (await _git_bytes(*args)).decode()
-
-
-async def _git_bytes(*args: str) -> bytes:
-    proc = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"git {' '.join(args)} timed out") from None
-    if proc.returncode:
-        raise RuntimeError(f"git {' '.join(args)}: {err.decode(errors='replace').strip()}")
-    return out
-
-
 async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float:
     """Wait until `procs` kefu processes each hold their share of every topic's partitions (a
     process that joins takes its share over within a few seconds); seconds waited."""
@@ -497,25 +404,6 @@ async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float
             await asyncio.sleep(0.1)
     finally:
         await r.aclose()
-
-
-_LAG_BUCKET = re.compile(r'^kefu_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
-
-
-async def loop_lag(port: int) -> dict[str, float]:
-    """kefu's own kefu_loop_lag_seconds histogram from its /metrics: bucket bound -> count."""
-    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
-        text = await r.text()
-    return {bound: float(count) for bound, count in _LAG_BUCKET.findall(text)}
-
-
-def late_wakeups(before: dict[str, float], after: dict[str, float], over: str = "0.025") -> int | None:
-    """How many of kefu's 20 ms timer wake-ups between two readings came more than `over` s late
-    (None: a kefu without the histogram, an older revision)."""
-    if "+Inf" not in after:
-        return None
-    total = after["+Inf"] - before.get("+Inf", 0.0)
-    return int(total - (after.get(over, 0.0) - before.get(over, 0.0)))
 
 
 async def agents_online(emu: Emulators, port: int, timeout: float = 20.0) -> None:
