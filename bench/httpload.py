@@ -19,14 +19,11 @@ random points of a run, which showed up as the server's latency.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from bot.metrics import watch_loop_lag
 
 __all__ = [
     "Request",
@@ -146,7 +143,6 @@ class LoadResult:
     acked_at: list[float] = field(default_factory=list)  # time.time() of each good answer
     error_samples: list[str] = field(default_factory=list)
     timed_out: bool = False  # the run hit its time limit before every request was sent
-    generator_pause: float = 0.0  # seconds: the longest the generator's own loop was late during the run
 
     @property
     def elapsed(self) -> float:
@@ -170,23 +166,6 @@ def settle_heap() -> None:
     reference counting): a full collection during the run then scans only what the run made."""
     gc.collect()
     gc.freeze()
-
-
-@contextlib.asynccontextmanager
-async def _watched(res: LoadResult) -> AsyncIterator[None]:
-    """The heap settled, and the generator's own loop timed meanwhile: a pause of it delays every
-    request in flight, and the delay is counted as the server's latency."""
-    settle_heap()
-
-    def note(late: float) -> None:
-        res.generator_pause = max(res.generator_pause, late)
-
-    watch = asyncio.create_task(watch_loop_lag(note, 0.005))
-    try:
-        yield
-    finally:
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
 
 
 def _default_check(status: int, _body: bytes) -> bool:
@@ -274,10 +253,10 @@ async def closed_loop(
         finally:
             pool.close()
 
-    async with _watched(res):
-        end = time.perf_counter() + time_limit
-        res.first_send = time.time()
-        await asyncio.gather(*(worker(end) for _ in range(concurrency)))
+    settle_heap()
+    end = time.perf_counter() + time_limit
+    res.first_send = time.time()
+    await asyncio.gather(*(worker(end) for _ in range(concurrency)))
     return res
 
 
@@ -307,20 +286,20 @@ async def open_loop(
         finally:
             pool.close()
 
-    async with _watched(res):
-        t0, wall0 = time.perf_counter(), time.time()
-        res.first_send = wall0
-        workers = [asyncio.create_task(worker(t0, wall0)) for _ in range(connections)]
-        i = 0
-        while i < n:
-            due = min(n, int((time.perf_counter() - t0) * rate) + 1)
-            while i < due:
-                queue.put_nowait((i, t0 + i / rate))
-                i += 1
-            await asyncio.sleep(min(0.002, max(0.0, t0 + i / rate - time.perf_counter())))
-        for _ in workers:
-            queue.put_nowait(None)
-        await asyncio.wait_for(asyncio.gather(*workers), timeout + 60)
+    settle_heap()
+    t0, wall0 = time.perf_counter(), time.time()
+    res.first_send = wall0
+    workers = [asyncio.create_task(worker(t0, wall0)) for _ in range(connections)]
+    i = 0
+    while i < n:
+        due = min(n, int((time.perf_counter() - t0) * rate) + 1)
+        while i < due:
+            queue.put_nowait((i, t0 + i / rate))
+            i += 1
+        await asyncio.sleep(min(0.002, max(0.0, t0 + i / rate - time.perf_counter())))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.wait_for(asyncio.gather(*workers), timeout + 60)
     return res
 
 

@@ -11,13 +11,11 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import yaml
 from aiohttp import web
 
@@ -201,7 +199,9 @@ class Callbacks:
         pusher, items = emu.desk_pusher(port), []
         for j in range(n):
             ticket, agent = tickets[j % len(tickets)]
-            query, body = pusher.signed(pusher.text_xml(agent, f"#{ticket} reply-{j} 已为您查询,明天送达", 800_000_000 + j))
+            query, body = pusher.signed(
+                pusher.text_xml(agent, f"#{ticket} reply-{j} 已为您查询,明天送达", 800_000_000 + j)
+            )
             items.append((f"/wecom/desk?{urlencode(query)}", body))
         return cls("reply", items)
 
@@ -355,23 +355,14 @@ async def start_kefu(
     core: int | None,
     workdir: Path,
     log_level: str,
-    src: Path = ROOT,
-    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Child:
-    """`python -m bot.cli run --config FILE`, exactly as an admin runs kefu, under taskset.
-
-    `src` is the source tree kefu runs from (its directory comes first on sys.path); `wrap`
-    puts the command under another (callgrind), which is given longer to start listening.
-    """
+    """`python -m bot.cli run --config FILE`, exactly as an admin runs kefu, under taskset."""
     cfg_path = workdir / f"{name}.yaml"
     cfg = emu.kefu_config(port, storage, bus, log_level)
     cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     argv = [sys.executable, "-m", "bot.cli", "run", "--config", str(cfg_path)]
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    log_path, ready = workdir / f"{name}.log", 60.0 if wrap is None else 300.0
-    if wrap is not None:
-        argv = wrap(argv)
-    return await start_child(name, argv, port=port, core=core, log_path=log_path, cwd=src, env=env, ready_timeout=ready)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return await start_child(name, argv, port=port, core=core, log_path=workdir / f"{name}.log", cwd=ROOT, env=env)
 
 
 async def partitions_split(bus: str, procs: int, timeout: float = 30.0) -> float:

@@ -111,9 +111,6 @@ class FakeOneBot:
         self.arrived.clear()
         self.calls = 0
 
-    def completed(self, below: int) -> int:
-        return sum(1 for i in self.arrived if i < below)
-
     async def _api(self, request: web.Request) -> web.Response:
         self.calls += 1
         data = await request.json()

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,7 +174,10 @@ async def phase_desk(b: Bench, engine: str, out: dict[str, Any]) -> float:
         await wait_for(emu.relayed, res_in.ok)
         await wait_for(emu.answered, res_out.ok)
         used = cpu(children) - cpu0
-        to_agent, to_customer = trip_ms(res_in, emu.wecom.arrived["bench"]), trip_ms(res_out, emu.wechat.arrived["reply"])
+        to_agent, to_customer = (
+            trip_ms(res_in, emu.wecom.arrived["bench"]),
+            trip_ms(res_out, emu.wechat.arrived["reply"]),
+        )
         out["latency"][engine] = {
             "to_agent_p50_ms": ms(percentile(to_agent, 50)),
             "to_agent_p99_ms": ms(percentile(to_agent, 99)),
@@ -340,6 +344,7 @@ async def run(quick: bool) -> dict[str, Any]:
         for pair in pairs.values():
             await pair.cleanup_redis()
         await drop_pg_database(pg_url)
+        shutil.rmtree(workdir, ignore_errors=True)
     return out
 
 

@@ -11,18 +11,22 @@ __all__ = ["TARGETS", "write_markdown"]
 ENGINES = ("embedded", "redis_pg")
 # (section, key, engine or None, comparison, target); engine None: the figure is not per engine
 TARGETS: list[tuple[str, str, str | None, str, float | None]] = [
-    *[(s, k, e, "<=", t) for e in ENGINES for s, k, t in (
-        ("latency", "to_agent_p50_ms", 5.0),
-        ("latency", "to_agent_p99_ms", 20.0),
-        ("latency", "to_customer_p50_ms", 5.0),
-        ("latency", "to_customer_p99_ms", 20.0),
-        ("latency", "cpu_ms_per_msg", 2.0),
-        ("burst", "ack_p99_ms", 1000.0),
-        ("burst", "failed_acks", 0),
-        ("burst", "lost", 0),
-        ("burst", "drain_s", None),
-        ("throughput", "msg_per_s", None),
-    )],
+    *[
+        (s, k, e, "<=", t)
+        for e in ENGINES
+        for s, k, t in (
+            ("latency", "to_agent_p50_ms", 5.0),
+            ("latency", "to_agent_p99_ms", 20.0),
+            ("latency", "to_customer_p50_ms", 5.0),
+            ("latency", "to_customer_p99_ms", 20.0),
+            ("latency", "cpu_ms_per_msg", 2.0),
+            ("burst", "ack_p99_ms", 1000.0),
+            ("burst", "failed_acks", 0),
+            ("burst", "lost", 0),
+            ("burst", "drain_s", None),
+            ("throughput", "msg_per_s", None),
+        )
+    ],
     ("throughput", "vs_nonebot2", "embedded", ">=", 2.0),
     ("throughput", "vs_nonebot2", "redis_pg", ">=", 1.0),
     ("throughput", "vs_bare_relay", "embedded", ">=", 0.4),
