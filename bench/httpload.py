@@ -140,22 +140,10 @@ class LoadResult:
     last_ack: float = 0.0  # time.time() of the last good answer
     latencies: list[float] = field(default_factory=list)  # seconds, good answers only
     sent_at: dict[int, float] = field(default_factory=dict)  # request index -> time.time() sent (or scheduled)
-    acked_at: list[float] = field(default_factory=list)  # time.time() of each good answer
-    error_samples: list[str] = field(default_factory=list)
     timed_out: bool = False  # the run hit its time limit before every request was sent
-
-    @property
-    def elapsed(self) -> float:
-        return max(self.last_ack - self.first_send, 1e-9)
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.elapsed if self.ok else 0.0
 
     def note_error(self, text: str) -> None:
         self.errors += 1
-        if len(self.error_samples) < 5:
-            self.error_samples.append(text)
 
 
 Check = Callable[[int, bytes], bool]
@@ -186,7 +174,6 @@ async def _send_one(conn: _Conn, data: bytes, start: float, res: LoadResult, che
         return True
     res.ok += 1
     res.latencies.append(now - start)
-    res.acked_at.append(now_wall)
     res.last_ack = max(res.last_ack, now_wall)
     return True
 

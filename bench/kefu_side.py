@@ -1,6 +1,5 @@
-"""kefu under test: its config, the emulated platforms it talks to, the callbacks it is sent,
-its storage (fresh, or seeded with open conversations) and what its transcript shows.
-"""
+"""kefu under test: its config, the emulated platforms it talks to (and when each message reached
+them), the callbacks it is sent, its storage (fresh, or seeded with open conversations)."""
 
 from __future__ import annotations
 
@@ -251,48 +250,32 @@ class EnginePair:
         r = aioredis.from_url(f"redis://127.0.0.1:6379/{self.redis_db}", socket_timeout=10)
         try:
             for prefix in self.prefixes:
-                async for batch in _scan_batches(r, f"{prefix}*"):
-                    await r.delete(*batch)
+                keys = [k async for k in r.scan_iter(match=f"{prefix}*", count=1000)]
+                for start in range(0, len(keys), 1000):
+                    await r.delete(*keys[start : start + 1000])
         finally:
             await r.aclose()
         self.prefixes.clear()
 
 
-async def _scan_batches(r: Any, pattern: str, size: int = 500) -> Any:
-    batch: list[bytes] = []
-    async for key in r.scan_iter(match=pattern, count=size):
-        batch.append(key)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+async def pg_admin(sql: str) -> None:
+    import asyncpg
 
-
-PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+    conn = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/postgres", timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 async def create_pg_database() -> str:
-    import asyncpg
-
     name = f"kefu_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await pg_admin(f'CREATE DATABASE "{name}"')
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 async def drop_pg_database(url: str) -> None:
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(PG_ADMIN, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 async def reset_pg(url: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,34 +53,15 @@ if __name__ == "__main__":
 '''
 
 
-async def _run(argv: list[str], timeout: float) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return -1, f"timed out after {timeout:.0f}s"
-    return proc.returncode or 0, out.decode(errors="replace")
-
-
-async def ensure_venv(timeout: float = 600.0) -> Path:
-    """bench/.venv-nonebot with the pinned NoneBot2 and adapter; its python. Raises RuntimeError."""
-    python = VENV / "bin" / "python"
-    marker = VENV / ".bench-pins"
-    wanted = "\n".join(PINS)
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    if not python.exists():
-        code, out = await _run([sys.executable, "-m", "venv", str(VENV)], 120)
-        if code:
-            raise RuntimeError(f"python -m venv failed: {out[-500:]}")
-    code, out = await _run([str(python), "-m", "pip", "install", "-q", *PINS], timeout)
-    if code:
-        raise RuntimeError(f"pip install {' '.join(PINS)} failed: {out[-800:]}")
-    marker.write_text(wanted)
+async def ensure_venv() -> Path:
+    """bench/.venv-nonebot with the pinned NoneBot2 and adapter (made on first use); its python."""
+    python, marker, wanted = VENV / "bin" / "python", VENV / ".bench-pins", "\n".join(PINS)
+    if not (marker.exists() and marker.read_text() == wanted):
+        if not python.exists():
+            await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", *PINS]
+        await asyncio.to_thread(subprocess.run, pip, check=True, timeout=600)
+        marker.write_text(wanted)
     return python
 
 
@@ -163,10 +144,8 @@ async def start_nonebot(
     api_port: int,
     core: int | None,
     workdir: Path,
-    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Child:
-    """Write the bot and its .env into `workdir` and start it (uvicorn via nonebot.run());
-    `wrap` puts the command under another (callgrind)."""
+    """Write the bot and its .env into `workdir` and start it (uvicorn via nonebot.run())."""
     botdir = workdir / "nonebot"
     botdir.mkdir(exist_ok=True)
     (botdir / "bot.py").write_text(BOT_PY, encoding="utf-8")
@@ -180,7 +159,5 @@ async def start_nonebot(
     ]
     (botdir / ".env").write_text("\n".join(env_lines) + "\n", encoding="utf-8")
     (botdir / ".env.prod").write_text("", encoding="utf-8")
-    argv = [str(python), "bot.py"]
-    argv, ready = (argv, 60.0) if wrap is None else (wrap(argv), 300.0)
     log_path = workdir / "nonebot.log"
-    return await start_child("nonebot", argv, port=port, core=core, log_path=log_path, cwd=botdir, ready_timeout=ready)
+    return await start_child("nonebot", [str(python), "bot.py"], port=port, core=core, log_path=log_path, cwd=botdir)

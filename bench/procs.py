@@ -10,40 +10,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = [
-    "Child",
-    "Placement",
-    "placement",
-    "free_port",
-    "start_child",
-    "cpu_seconds",
-    "rss_mib",
-    "pin_self",
-    "CHILD_PIDS",
-]
+__all__ = ["Child", "cores", "free_port", "start_child", "cpu_seconds", "rss_mib", "pin_self"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Which core the servers under test and the load generator run on (None: not pinned)."""
-
-    server: int | None
-    load: int | None
-    second_server: int | None  # for the 2-process run
-
-    def describe(self) -> str:
-        if self.server is None:
-            return "not pinned (fewer than 2 usable cores)"
-        return f"server(s) under test on core {self.server}, load generator and emulators on core {self.load}"
-
-
-def placement() -> Placement:
+def cores() -> tuple[int | None, int | None]:
+    """(the servers' core, the load generator's core); not pinned with fewer than 2 cores."""
     usable = sorted(os.sched_getaffinity(0))
-    if len(usable) < 2:
-        return Placement(None, None, None)
-    return Placement(usable[0], usable[1], usable[1])
+    return (usable[0], usable[1]) if len(usable) >= 2 else (None, None)
 
 
 def pin_self(core: int | None) -> None:
@@ -105,7 +80,6 @@ async def start_child(
         )
     finally:
         log.close()  # the child keeps its own descriptor
-    CHILD_PIDS.add(proc.pid)
     child = Child(name, proc, port, log_path)
     try:
         await _wait_listening(child, ready_timeout)
@@ -158,6 +132,3 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-CHILD_PIDS: set[int] = set()  # every process start_child started

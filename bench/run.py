@@ -44,7 +44,7 @@ from bench.kefu_side import (  # noqa: E402
     start_kefu,
 )
 from bench.nonebot_side import VENV, FakeOneBot, NoneBotEvents, ensure_venv, start_nonebot  # noqa: E402
-from bench.procs import Child, cpu_seconds, free_port, pin_self, placement, rss_mib, start_child  # noqa: E402
+from bench.procs import Child, cores, cpu_seconds, free_port, pin_self, rss_mib, start_child  # noqa: E402
 from bench.verdicts import write_markdown  # noqa: E402
 
 ENGINES = {"embedded": "memory+sqlite", "redis_pg": "redis+postgres"}
@@ -312,7 +312,7 @@ def commit() -> str:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    place = placement()
+    server_core, load_core = cores()
     workdir = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
     emu = Emulators()
     out: dict[str, Any] = {
@@ -324,8 +324,8 @@ async def run(quick: bool) -> dict[str, Any]:
     out["nonebot2"] = {"msg_per_s": None, "idle_rss_mib": None}
     pg_url = await create_pg_database()
     pairs = {k: EnginePair(v, workdir, pg_url=pg_url) for k, v in ENGINES.items()}
-    b = Bench(QUICK if quick else FULL, workdir, emu, place.server, place.second_server, pairs, quick)
-    pin_self(place.load)
+    b = Bench(QUICK if quick else FULL, workdir, emu, server_core, load_core, pairs, quick)
+    pin_self(load_core)
     await emu.start()
     try:
         rates = {engine: await phase_desk(b, engine, out) for engine in ENGINES}
