@@ -47,10 +47,11 @@ TEXT = "{tag}-{i} 您好,我上周买的东西还没到,麻烦帮我查一下物
 class _Counting:
     """Mixed into an emulator: when each marked message reached it (time.time()), by index."""
 
+    counted = ""  # the API path whose calls are counted
+
     def _init_counts(self) -> None:
         self.arrived: dict[str, dict[int, float]] = {"bench": {}, "warm": {}, "reply": {}}
         self.tickets: dict[int, tuple[int, str]] = {}  # warm message i -> (its ticket, the agent it went to)
-        self.other = 0
 
     def reset(self) -> None:
         self.forget()  # type: ignore[attr-defined]
@@ -65,39 +66,35 @@ class _Counting:
             t = TICKET.match(content)
             if t and m.group(1) == "warm":
                 self.tickets[int(m.group(2))] = (int(t.group(1)), str(body.get("touser", "")))
-        else:
-            self.other += 1
+
+    async def record(self, request: web.Request) -> Any:
+        call = await super().record(request)  # type: ignore[misc]
+        if call.path == self.counted:
+            self._count(call)
+        return call
 
 
 class BenchWeCom(_Counting, WeComEmulator):
-    """Relays to agents are counted here: the end of a message's trip."""
+    """Relays to agents are counted here: the end of a customer message's trip."""
+
+    counted = APP_SEND
 
     def __init__(self) -> None:
         WeComEmulator.__init__(self, "ww0123456789abcdef", "wecom-app-secret-0001", 1000002)
         self._init_counts()
-
-    async def record(self, request: web.Request) -> Any:
-        call = await super().record(request)
-        if call.path == APP_SEND:
-            self._count(call)
-        return call
 
     def notices(self, needle: str) -> int:
         return sum(1 for c in self.sent(APP_SEND) if needle in str((c.body or {}).get("text", {}).get("content", "")))
 
 
 class BenchWeChat(_Counting, WeChatEmulator):
-    """Agents' replies reach customers here (and greetings, one per new conversation)."""
+    """Agents' replies reach customers here: the end of a reply's trip."""
+
+    counted = CS_SEND
 
     def __init__(self) -> None:
         WeChatEmulator.__init__(self, "wx1234567890abcdef", "wx-app-secret-0001")
         self._init_counts()
-
-    async def record(self, request: web.Request) -> Any:
-        call = await super().record(request)
-        if call.path == CS_SEND:
-            self._count(call)
-        return call
 
 
 @dataclass

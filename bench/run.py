@@ -112,7 +112,6 @@ async def kefu(
         log(f"  seeding {seed:,} open conversations")
         await seed_open_conversations(storage, seed)
     children: list[Child] = []
-    t0 = time.monotonic()
     try:
         for k in range(procs):
             children.append(
@@ -135,14 +134,11 @@ async def kefu(
             reqs = Callbacks.build(b.emu, "warm", warm, warm, 700_000_000).requests([c.port for c in children])
             res = await closed_loop(reqs, 16, time_limit=120)
             await wait_for(lambda: b.emu.relayed("warm"), res.ok)
-        log(f"  kefu ready in {time.monotonic() - t0:.1f}s")
         yield children
     finally:
-        t0 = time.monotonic()
         for c in children:
             await c.stop()
         await pair.cleanup_redis()
-        log(f"  kefu stopped in {time.monotonic() - t0:.1f}s")
 
 
 def cpu(children: list[Child]) -> float:
