@@ -179,12 +179,12 @@ class Callbacks:
     items: list[tuple[str, bytes]]  # (path?query, encrypted body)
 
     @classmethod
-    def build(cls, emu: Emulators, tag: str, n: int, customers: int, first_msg_id: int) -> Callbacks:
+    def build(cls, emu: Emulators, tag: str, n: int, customers: int, first_msg_id: int, who: str = "o") -> Callbacks:
         """n messages from `customers` customers in turn (o_000000, o_000001, ...)."""
         pusher = emu.pusher()
         items = []
         for i in range(n):
-            xml = pusher.text_xml(f"o_{i % customers:06d}", TEXT.format(tag=tag, i=i), first_msg_id + i)
+            xml = pusher.text_xml(f"{who}_{i % customers:06d}", TEXT.format(tag=tag, i=i), first_msg_id + i)
             query, body = pusher.signed(xml)
             items.append((f"/wechat/mp?{urlencode(query)}", body))
         return cls(tag, items)

@@ -100,12 +100,21 @@ class Bench:
     quick: bool
 
 
+async def spawn(b: Bench, children: list[Child], bus: str, storage: str, label: str) -> None:
+    """One more kefu process on the same bus and storage (the second on the load's core)."""
+    core, name = b.server_core if not children else b.second_core, f"{label}-p{len(children) + 1}"
+    child = await start_kefu(
+        b.emu, name=name, port=free_port(), bus=bus, storage=storage, core=core, workdir=b.workdir, log_level="INFO"
+    )
+    children.append(child)
+
+
 @asynccontextmanager
 async def kefu(
-    b: Bench, engine: str, *, procs: int = 1, seed: int = 0, warm: int = 0, label: str = ""
-) -> AsyncIterator[list[Child]]:
-    """Fresh storage (seeded with `seed` open conversations), `procs` kefu processes, agents
-    online, and `warm` customers' first messages relayed (their conversations open)."""
+    b: Bench, engine: str, *, seed: int = 0, warm: int = 0, label: str = ""
+) -> AsyncIterator[tuple[list[Child], str, str]]:
+    """Fresh storage (seeded with `seed` open conversations), a kefu process, agents online, and
+    `warm` customers' first messages relayed (their conversations open): (processes, bus, storage)."""
     pair = b.pairs[engine]
     bus, storage = await pair.fresh()
     if seed:
@@ -113,28 +122,14 @@ async def kefu(
         await seed_open_conversations(storage, seed)
     children: list[Child] = []
     try:
-        for k in range(procs):
-            children.append(
-                await start_kefu(
-                    b.emu,
-                    name=f"{label or engine}-p{k + 1}",
-                    port=free_port(),
-                    bus=bus,
-                    storage=storage,
-                    core=b.server_core if k == 0 else b.second_core,
-                    workdir=b.workdir,
-                    log_level="INFO",
-                )
-            )
+        await spawn(b, children, bus, storage, label or engine)
         b.emu.reset()
-        if procs > 1:
-            await partitions_split(bus, procs)
         await agents_online(b.emu, children[0].port)
         if warm:
             reqs = Callbacks.build(b.emu, "warm", warm, warm, 700_000_000).requests([c.port for c in children])
             res = await closed_loop(reqs, 16, time_limit=120)
             await wait_for(lambda: b.emu.relayed("warm"), res.ok)
-        yield children
+        yield children, bus, storage
     finally:
         for c in children:
             await c.stop()
@@ -154,7 +149,7 @@ async def phase_desk(b: Bench, engine: str, out: dict[str, Any]) -> float:
     """Latency at the heavy desk's load, then the burst, then closed-loop throughput, on one
     kefu; returns its throughput."""
     s, emu = b.sizes, b.emu
-    async with kefu(b, engine, warm=s.customers) as children:
+    async with kefu(b, engine, warm=s.customers) as (children, _, _):
         port = children[0].port
         tickets = [emu.wecom.tickets[i] for i in sorted(emu.wecom.tickets)]
         n_in, n_out = int(CUSTOMER_RATE * s.latency_s), int(AGENT_RATE * s.latency_s)
@@ -198,15 +193,16 @@ async def phase_desk(b: Bench, engine: str, out: dict[str, Any]) -> float:
         log(f"  {out['burst'][engine]}")
 
         emu.reset()
-        rate, per_msg = await closed_rate(b, children, s.throughput, "bench")
+        rate, per_msg = await closed_rate(b, children, s.throughput)
         log(f"throughput {engine}: {rate:.0f} msg/s end to end, {per_msg} ms CPU/msg")
         return rate
 
 
-async def closed_rate(b: Bench, children: list[Child], n: int, tag: str) -> tuple[float, float]:
-    """n callbacks at CONCURRENCY spread over the processes: end-to-end msg/s, kefu's CPU ms per message."""
-    emu = b.emu
-    reqs = Callbacks.build(emu, tag, n, max(n // 4, 1), 1_200_000_000).requests([c.port for c in children])
+async def closed_rate(b: Bench, children: list[Child], n: int, who: str = "o") -> tuple[float, float]:
+    """n callbacks from n/4 new customers at CONCURRENCY, spread over the processes: end-to-end
+    msg/s, kefu's CPU ms per message."""
+    emu, first = b.emu, 1_200_000_000 if who == "o" else 1_300_000_000
+    reqs = Callbacks.build(emu, "bench", n, max(n // 4, 1), first, who).requests([c.port for c in children])
     emu.reset()
     cpu0 = cpu(children)
     res = await closed_loop(reqs, CONCURRENCY, time_limit=120)
@@ -232,7 +228,7 @@ async def bare_relay(b: Bench) -> AsyncIterator[Child]:
 
 async def phase_bare(b: Bench) -> float:
     async with bare_relay(b) as child:
-        rate, _ = await closed_rate(b, [child], b.sizes.throughput, "bench")
+        rate, _ = await closed_rate(b, [child], b.sizes.throughput)
     log(f"bare relay: {rate:.0f} msg/s end to end")
     return rate
 
@@ -264,36 +260,36 @@ async def phase_nonebot(b: Bench, out: dict[str, Any]) -> float | None:
     return rate
 
 
-async def phase_growth(b: Bench, engine: str, out: dict[str, Any]) -> float:
-    """Cost per message with few and with many open conversations; the embedded default's idle
-    figures come from the same instances (nothing to do after start-up, then the seeded one)."""
+async def phase_growth(b: Bench, engine: str, out: dict[str, Any]) -> None:
+    """Cost per message with few and with many open conversations. The embedded default's idle
+    figures come from the same instances (nothing to do after start-up, then the seeded one);
+    on Redis + PostgreSQL, a second process then joins the one with few (scale-out)."""
     s, cost = b.sizes, []
     for seed in s.growth:
         log(f"growth {engine}: {seed:,} open conversations, {s.growth_msgs} callbacks")
-        async with kefu(b, engine, seed=seed, label=f"growth-{engine}-{seed}") as children:
+        async with kefu(b, engine, seed=seed, label=f"growth-{engine}-{seed}") as (children, bus, storage):
             if engine == "embedded":
                 await asyncio.sleep(s.settle_s)
                 if seed == s.growth[0]:
                     c0, t0 = cpu(children), time.monotonic()
                     await asyncio.sleep(s.idle_s)
-                    idle = (cpu(children) - c0) * 1000 / (time.monotonic() - t0)
-                    out["idle"]["cpu_ms_per_s"] = round(idle, 2)
+                    out["idle"]["cpu_ms_per_s"] = round((cpu(children) - c0) * 1000 / (time.monotonic() - t0), 2)
                     out["idle"]["rss_mib"] = round(rss_mib(children[0].pid), 1)
                 else:
                     out["idle"]["rss_mib_100k_open"] = round(rss_mib(children[0].pid), 1)
-            _, per_msg = await closed_rate(b, children, s.growth_msgs, "bench")
-            cost.append(per_msg)
-            log(f"  {per_msg} ms CPU/msg")
+            cost.append((await closed_rate(b, children, s.growth_msgs))[1])
+            log(f"  {cost[-1]} ms CPU/msg")
+            if engine == "redis_pg" and seed == s.growth[0]:
+                await phase_scale(b, children, bus, storage, cost[0], out)
     out["growth"][engine] = {"cost_ratio_100k_vs_100": round(cost[1] / max(cost[0], 1e-9), 3)}
-    return cost[0]
 
 
-async def phase_scale(b: Bench, one: float, out: dict[str, Any]) -> None:
-    """kefu's CPU per message (all processes' CPU time) with two processes on Redis against one:
-    the same load and seed as the growth run with few conversations, whose figure is `one`."""
-    s = b.sizes
-    async with kefu(b, "redis_pg", procs=2, seed=s.growth[0], label="scale-2") as children:
-        _, two = await closed_rate(b, children, s.growth_msgs, "bench")
+async def phase_scale(b: Bench, children: list[Child], bus: str, storage: str, one: float, out: dict[str, Any]) -> None:
+    """kefu's CPU per message (all processes' CPU time) with two processes on Redis against one
+    (`one`, just measured on the same storage): the same load, from customers of its own."""
+    await spawn(b, children, bus, storage, "scale")
+    await partitions_split(bus, 2)
+    _, two = await closed_rate(b, children, b.sizes.growth_msgs, who="s")
     log(f"scale-out: 2 processes {two} ms CPU/msg, 1 process {one}")
     out["scale_out"]["cpu_per_msg_ratio_2_vs_1"] = round(two / max(one, 1e-9), 3)
 
@@ -333,8 +329,8 @@ async def run(quick: bool) -> dict[str, Any]:
                 "vs_nonebot2": round(rate / nonebot, 2) if nonebot else None,
                 "vs_bare_relay": round(rate / bare, 2),
             }
-        few = {engine: await phase_growth(b, engine, out) for engine in ENGINES}
-        await phase_scale(b, few["redis_pg"], out)
+        for engine in ENGINES:
+            await phase_growth(b, engine, out)
     finally:
         await emu.stop()
         for pair in pairs.values():
