@@ -2,7 +2,7 @@
 """kefu's benchmark (issue 22): what a desk feels, in one command on 127.0.0.1.
 
     python bench/run.py          # the full run, under 5 minutes on 2 cores
-    python bench/run.py --quick  # under 20 s: what tests/test_bench_smoke.py runs
+    python bench/run.py --quick  # 20-25 s here: what tests/test_bench_smoke.py runs
 
 kefu runs as `python -m bot.cli run --config FILE` pinned to one core; this process (the load
 generator and the emulated WeChat and WeCom APIs) pins itself to the other. Writes
@@ -342,7 +342,7 @@ async def run(quick: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="kefu's benchmark (bench/README.md)")
-    p.add_argument("--quick", action="store_true", help="under 20 s, small loads (what the tests run)")
+    p.add_argument("--quick", action="store_true", help="small loads, 20-25 s here (what the tests run)")
     p.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and RESULTS.md go")
     args = p.parse_args(argv)
     started = time.monotonic()
