@@ -56,6 +56,12 @@ class TokenClient(ABC):
         self._local = (token, time.monotonic() + self.local_for)
         return token
 
+    async def token_state(self) -> str:
+        """What the console shows: whether a token is held (never the token)."""
+        if await self.state.get(self.key):
+            return "有效 (已缓存)"
+        return "尚未获取 (首次调用接口时获取)"
+
     async def _shared(self, stale: str | None) -> str:
         cached = await self.state.get(self.key)
         if cached and cached != stale:

@@ -123,6 +123,13 @@ class Adapter(ABC):
         """A person's name as the platform knows it; '' when it will not say."""
         return ""
 
+    async def token_state(self) -> str:
+        """How the account's API access token stands, for the console: '' when the platform uses none.
+        An adapter whose `client` keeps a shared token (adapters/tokens.py) says so by default."""
+        client = getattr(self, "client", None)
+        told = getattr(client, "token_state", None)
+        return str(await told()) if told is not None else ""
+
     async def download_media(self, media_id: str) -> tuple[bytes, str]:
         """With RECEIVE_IMAGES: (the bytes, a file name) of a picture written on this platform."""
         raise NotImplementedError(f"{self.platform} does not declare {RECEIVE_IMAGES}")

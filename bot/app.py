@@ -15,6 +15,7 @@ from loguru import logger
 
 from bot.adapter import Adapter, Host
 from bot.bus import DUPLICATE, REFUSED, Bus, Guard, MemoryBus, RedisBus
+from bot.callbacks import Callbacks
 from bot.chain import Desk
 from bot.clock import Clock
 from bot.config import Config
@@ -23,7 +24,7 @@ from bot.errors import BadRequest, BusUnavailable, SignatureError, is_outage
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics, watch_loop_lag
 from bot.model import Delivery, Message
 from bot.outage import Outages, address_of
-from bot.registry import platforms, rules_builder
+from bot.registry import platforms, rules_builder, web_parts
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
 from bot.store import Store
@@ -102,6 +103,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self.port: int = 0
         self.reuse_port = False  # one of `kefu run --workers N`: they share the port
+        self.callbacks = Callbacks(self.state, self.clock)  # when each platform last called (the console shows it)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -154,9 +156,13 @@ class Runtime:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
-        for adapter in self.adapters.values():
+        for name, adapter in self.adapters.items():
             for route in adapter.routes():
-                app.router.add_route(route.method, adapter.base_path + route.suffix, route.handler)
+                app.router.add_route(
+                    route.method, adapter.base_path + route.suffix, self.callbacks.watched(name, route.handler)
+                )
+        for mount in web_parts().values():  # the console, when installed (it adds nothing unless configured)
+            mount(app, self)
         return app
 
     async def _healthz(self, request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
 
+from bot.config_console import ConsoleConfig
 from bot.config_types import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
 from bot.hours import ScheduleConfig
 
@@ -19,6 +20,7 @@ __all__ = [
     "AgentConfig",
     "GroupConfig",
     "ScheduleConfig",
+    "ConsoleConfig",
     "ACCOUNT_SCHEMAS",
     "WEEKDAYS",
     "Duration",
@@ -271,6 +273,7 @@ class Config(Strict):
     reports: ReportsConfig = ReportsConfig()
     alerts: AlertsConfig = AlertsConfig()
     flood: FloodConfig = FloodConfig()
+    console: ConsoleConfig | None = None  # the supervisor's web console at /console/ (absent: none)
 
     @field_validator("accounts", mode="before")
     @classmethod

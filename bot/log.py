@@ -31,6 +31,8 @@ def secrets_of(config: Any) -> list[str]:
         out += [v for v in acc.secrets() if len(v) >= 4]
     for grp in config.groups.values():
         out += [v for v in (grp.webhook_key, grp.secret, grp.webhook.partition("access_token=")[2]) if v]
+    if config.console is not None:
+        out += [v for u in config.console.users for v in (u.password, u.password_hash) if v]
     return sorted(set(out), key=len, reverse=True)
 
 

@@ -21,11 +21,23 @@ from bot.chain import Rules
 from bot.config import Account, Config
 from bot.errors import RegistryError
 
-__all__ = ["Command", "platforms", "account_schemas", "rules_builder", "commands", "PLATFORMS", "RULES", "COMMANDS"]
+__all__ = [
+    "Command",
+    "platforms",
+    "account_schemas",
+    "rules_builder",
+    "commands",
+    "PLATFORMS",
+    "RULES",
+    "COMMANDS",
+    "WEB",
+    "web_parts",
+]
 
 PLATFORMS = "kefu.platforms"  # name -> a bot.adapter.Platform
 RULES = "kefu.rules"  # one entry: (Config) -> bot.chain.Rules
 COMMANDS = "kefu.commands"  # name -> a Command
+WEB = "kefu.web"  # name -> (web.Application, the runtime) -> None: adds its routes (the console)
 
 
 @dataclass(frozen=True)
@@ -88,3 +100,9 @@ def commands() -> list[Command]:
             raise RegistryError(f"{COMMANDS}: '{name}' is not a bot.registry.Command named '{name}' ({c!r})")
         out.append(c)
     return out
+
+
+@cache
+def web_parts() -> dict[str, Callable[[Any, Any], None]]:
+    """What adds pages to kefu's server besides the adapters' webhooks, by name."""
+    return _entries(WEB)

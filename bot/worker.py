@@ -17,10 +17,16 @@ if TYPE_CHECKING:
     from bot.directory import Directory
     from bot.store import Store
 
-__all__ = ["Worker", "WorkerHost", "INBOUND", "OUTBOUND"]
+__all__ = ["Worker", "WorkerHost", "INBOUND", "OUTBOUND", "delivery_id"]
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
+
+
+def delivery_id(message_id: str, purpose: str, account: str, to: str, kind: str, nth: int = 1) -> str:
+    """The id of the nth delivery of this purpose, account, recipient and kind a message led to:
+    the same when the message is handled again after a crash (so it is never recorded twice)."""
+    return hashlib.sha1(f"{message_id}:{purpose}:{account}:{to}:{kind}:{nth}".encode()).hexdigest()[:32]
 
 
 class WorkerHost(Protocol):
@@ -65,12 +71,11 @@ class Worker:
         # one transaction for the message: its log, its conversation's changes, its deliveries
         async with rt.store.unit():
             await run_chain(rt.rules.chains[role], ctx)
-            seen: dict[str, int] = {}
+            seen: dict[tuple[str, ...], int] = {}
             for d in ctx.out:
-                # the same message handled again after a crash gives the same delivery ids
-                base = f"{msg.id}:{d.purpose}:{d.account}:{d.to}:{d.kind}"
-                seen[base] = seen.get(base, 0) + 1
-                d.id = hashlib.sha1(f"{base}:{seen[base]}".encode()).hexdigest()[:32]
+                key = (d.purpose, d.account, d.to, d.kind)
+                seen[key] = seen.get(key, 0) + 1
+                d.id = delivery_id(msg.id, *key, nth=seen[key])
                 if await rt.record_delivery(d):
                     queued.append(d)
             logged = ctx.logged

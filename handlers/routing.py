@@ -12,18 +12,10 @@ import re
 
 from bot.chain import Context
 from bot.config import Config, RoutingRule
+from bot.records import LABELS, category_label
 from handlers.schedule import schedule_of
 
 __all__ = ["classify", "forward", "matching_rules", "category_label", "LABELS"]
-
-LABELS = {"complaint": "投诉", "suggestion": "建议", "lead": "商机", "inquiry": "咨询"}
-
-
-def category_label(config: Config, category: str) -> str:
-    for rule in config.routing:
-        if rule.category == category and rule.label:
-            return rule.label
-    return LABELS.get(category, category)
 
 
 def _matches(rule: RoutingRule, text: str) -> bool:

@@ -24,7 +24,7 @@ def _name(requirement: str) -> str:
 def _imported() -> set[str]:
     """Top-level modules imported anywhere in kefu's code, tests and benchmark."""
     found: set[str] = set()
-    for folder in ("bot", "adapters", "handlers", "tests", "bench"):
+    for folder in ("bot", "adapters", "handlers", "console", "tests", "bench"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Import):

@@ -10,7 +10,7 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-PACKAGES = ("bot", "handlers", "adapters")
+PACKAGES = ("bot", "handlers", "adapters", "console")
 
 KNOWN_CIRCLES: list[set[str]] = []
 PLATFORM_WORDS = re.compile(r"wechat|wecom|dingtalk|qq|weixin|公众号|钉钉", re.IGNORECASE)
@@ -111,6 +111,16 @@ def test_the_core_imports_no_adapter_and_no_handler_not_even_by_string():
             ):
                 text = "".join(str(c.value) for a in node.args for c in ast.walk(a) if isinstance(c, ast.Constant))
                 wrong.append((module, f"import_module({text!r}...)"))
+    assert wrong == []
+
+
+def test_the_console_reaches_no_rule_and_no_adapter_and_the_core_not_the_console():
+    """The console reads storage and state and acts through the desk's commands, never by calling a rule."""
+    wrong = []
+    for module, path in MODULES.items():
+        banned = ("adapters", "handlers") if module.startswith("console") else ("console",)
+        if module.startswith(("console", "bot")):
+            wrong += [(module, n) for n in _names(module, path) if n.split(".")[0] in banned]
     assert wrong == []
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "presence",
     "agent_load",
     "bus",
+    "audit",
 ]
 
 metadata = MetaData()
@@ -159,6 +160,20 @@ agent_load = Table(
     metadata,
     Column("agent", String(64), primary_key=True),
     Column("open_count", Integer, nullable=False),
+)
+
+
+# Who did what in the supervisor's console (logins, refused logins, actions, downloads).
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("username", String(64), nullable=False),
+    Column("address", String(64), nullable=False, default=""),  # the client's IP address
+    Column("action", String(32), nullable=False),  # login, login_refused, logout, reassign, close, retry, download
+    Column("detail", Text, nullable=False, default=""),
+    Column("outcome", String(16), nullable=False, default="ok"),  # ok | refused | failed
 )
 
 
