@@ -17,8 +17,8 @@ from aiohttp import web
 from bot.config import AgentConfig
 from bot.model import Message, new_id
 from bot.worker import delivery_id
-from console.auth import SESSION, audit, set_flash
 from console.host import ConsoleHost, host_of
+from console.session import SESSION, audit, set_flash
 
 __all__ = ["command", "routes"]
 

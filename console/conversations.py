@@ -13,6 +13,7 @@ from bot.model import TICKET_BASE, Conversation
 from bot.records import RULE_NAMES, bounds, category_label
 from bot.store.conversations import conversation_of
 from console.host import ConsoleHost, host_of
+from console.pages import render
 
 __all__ = ["search", "routes", "FILTERS"]
 
@@ -111,8 +112,6 @@ def _row(rt: ConsoleHost, c: Conversation) -> dict[str, Any]:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    from console.site import render
-
     rt = host_of(request)
     q = {k: request.query.get(k, "") for k in FILTERS}
     bad = q["ticket"].strip().lstrip("#＃") and not q["ticket"].strip().lstrip("#＃").isdigit()
@@ -136,8 +135,6 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def transcript(request: web.Request) -> web.StreamResponse:
-    from console.site import render
-
     rt = host_of(request)
     ticket = int(request.match_info["ticket"])
     conv = await rt.store.by_ticket(ticket)

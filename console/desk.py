@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.records import consultations, duration_text, p90, timezone_of
 from console.host import ConsoleHost, host_of
+from console.pages import render
 
 __all__ = ["snapshot", "routes"]
 
@@ -106,8 +107,6 @@ async def today(rt: ConsoleHost, now: float) -> dict[str, Any]:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    from console.site import render
-
     rt = host_of(request)
     return await render(request, "desk.html", {"desk": await snapshot(rt), "title": "实时看板"})
 

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from bot.records import consultations, csv_bytes, p90, record_rows, timezone_of, xlsx_bytes
 from console import charts
-from console.auth import audit
 from console.host import ConsoleHost, host_of
+from console.pages import render
+from console.session import audit
 
 __all__ = ["figures", "routes"]
 
@@ -84,8 +85,6 @@ async def figures(rt: ConsoleHost, first: dt.date, last: dt.date) -> dict[str, A
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    from console.site import render
-
     rt = host_of(request)
     first, last, problem = _range(rt, request.query)
     return await render(

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.config import Config
 from bot.log import redact, secrets_of
 from console.host import ConsoleHost, host_of
+from console.pages import render
 
 __all__ = ["masked_config", "routes"]
 
@@ -58,8 +59,6 @@ async def _last_send(rt: ConsoleHost, account: str) -> dict[str, Any] | None:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    from console.site import render
-
     rt = host_of(request)
     base = _base_url(request)
     accounts = []
