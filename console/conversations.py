@@ -153,6 +153,7 @@ async def transcript(request: web.Request) -> web.StreamResponse:
                 "result": DELIVERY.get(m["status"], m["status"]),
                 "bad": m["status"] in ("failed", "refused"),
                 "console": data.get("console", ""),
+                "who": m["party_name"] or (conv.customer_name if m["party"] == conv.customer else "") or m["party"],
             }
         )
     findings = await rt.store.query("SELECT * FROM findings WHERE conversation_id = $1 ORDER BY id", conv.id)

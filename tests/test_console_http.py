@@ -268,3 +268,28 @@ def test_console_users_come_from_the_environment_or_a_hash(tmp_path):
         with pytest.raises(ConfigError) as e:
             parse_config({**base, "console": bad}, env={})
         assert any(f"{k}: {p}".startswith(problem) for k, p in e.value.problems), e.value.problems
+
+
+async def test_the_desk_view_shows_places_waits_loads_and_late_answers_in_red(tmp_path):
+    extra = {**CONSOLE, "agents": [{"name": "小李", "ids": {"desk": "lixiaoli"}, "capacity": 1}]}
+    names = {"o_zhangsan": "张三", "o_lisi": "李四", "o_wangwu": "王五"}
+    sb = Sandbox.at("2026-11-24 10:00", storage=f"sqlite:///{tmp_path / 'k.db'}", nicknames=names, extra=extra)
+    async with sb:
+        for openid, text in (("o_zhangsan", "我的订单还没到"), ("o_lisi", "发票怎么开"), ("o_wangwu", "在吗")):
+            await sb.write(openid, text)
+            await sb.settle()
+            sb.clock.advance(10)
+        sb.clock.advance(45)  # 张三 has waited 75 s for an answer, past the 60 s limit
+        async with Supervisor(sb) as sup:
+            await sup.login()
+            api = await (await sup.http.get(sup.base + "/api/desk")).json()
+            _, html = await sup.get("/")
+    assert [(w["place"], w["ticket"], w["customer"], round(w["waited"])) for w in api["waiting"]] == [
+        (1, 1002, "李四", 65),
+        (2, 1003, "王五", 55),
+    ]
+    (li,) = [a for a in api["agents"] if a["name"] == "小李"]
+    assert (li["online"], li["load"], li["capacity"]) == (True, 1, 1)
+    assert [(c["ticket"], round(c["unanswered"]), c["late"]) for c in li["conversations"]] == [(1001, 75, True)]
+    assert api["today"]["conversations"] == 3 and api["today"]["breaches"] == 2
+    assert '<td class="late">1 分 15 秒</td>' in html, "past the first-response limit: red"
