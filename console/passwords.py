@@ -41,16 +41,14 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def check(password: str, plain: str, hashed: str) -> bool:
-    """The user's password against the configured one (as given, or its hash); for an unknown
-    user (both empty) a hash is still computed, so timing tells nothing of which names exist."""
+    """The user's password against the configured one (as given, or its hash). Every check costs
+    one scrypt, so timing tells neither which names exist nor how their password is kept."""
     global _DUMMY
     if hashed:
         return verify_password(password, hashed)
-    if plain:
-        return hmac.compare_digest(password.encode(), plain.encode())
     _DUMMY = _DUMMY or hash_password(os.urandom(8).hex())
     verify_password(password, _DUMMY)
-    return False
+    return bool(plain) and hmac.compare_digest(password.encode(), plain.encode())
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -293,3 +293,30 @@ async def test_the_desk_view_shows_places_waits_loads_and_late_answers_in_red(tm
     assert [(c["ticket"], round(c["unanswered"]), c["late"]) for c in li["conversations"]] == [(1001, 75, True)]
     assert api["today"]["conversations"] == 3 and api["today"]["breaches"] == 2
     assert '<td class="late">1 分 15 秒</td>' in html, "past the first-response limit: red"
+
+
+def test_kefu_hash_password_prints_a_hash_the_console_accepts():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "hash-password", "--stdin"],
+        input="a-long-password\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    hashed = run.stdout.strip()
+    assert HASH_FORMAT.match(hashed) and verify_password("a-long-password", hashed)
+    short = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "hash-password", "--stdin"], input="short\n", capture_output=True, text=True
+    )
+    assert short.returncode == 2 and "at least 8" in short.stderr
+
+
+async def test_a_user_with_a_password_hash_logs_in(tmp_path):
+    users = {"console": {"users": [{"name": "lead", "password_hash": hash_password("lead-password")}]}}
+    async with Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", extra=users) as sb, Supervisor(sb) as sup:
+        assert (await sup.login("lead", "lead-password"))[0] == 303
+        assert (await sup.get("/setup"))[0] == 200

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -128,6 +129,8 @@ def _resolves(model: type[BaseModel], path: list[str]) -> bool:
     if head == "*" or head not in model.model_fields:
         return head == "*"
     annotation: Any = model.model_fields[head].annotation
+    if get_origin(annotation) in (Union, UnionType):  # an optional section (console: ... | None)
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
     if not rest:
         return True
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
