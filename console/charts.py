@@ -8,31 +8,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Bars", "Lines", "Heat", "bars", "lines", "heat"]
+__all__ = ["Plot", "Bars", "Lines", "Heat", "bars", "lines", "heat"]
 
 W, H = 640, 220  # the drawing's own units; CSS scales it to the screen
 LEFT, BOTTOM, TOP, RIGHT = 44, 24, 12, 8
 
 
-@dataclass
-class Bars:
+Marks = list[dict[str, float | str]]  # positions and labels the template draws
+
+
+@dataclass(kw_only=True)
+class Plot:
+    """A chart with a y axis: its title, the axis's ticks, its size; `empty` when there is no data."""
+
     title: str
-    rects: list[dict[str, float | str]]
-    ticks: list[dict[str, float | str]]  # y axis
+    ticks: Marks
     width: int = W
     height: int = H
     empty: bool = False
 
 
-@dataclass
-class Lines:
-    title: str
+@dataclass(kw_only=True)
+class Bars(Plot):
+    rects: Marks
+
+
+@dataclass(kw_only=True)
+class Lines(Plot):
     series: list[dict[str, object]]  # name, css class, points "x,y x,y", dots
-    ticks: list[dict[str, float | str]]
-    labels: list[dict[str, float | str]]  # x axis
-    width: int = W
-    height: int = H
-    empty: bool = False
+    labels: Marks  # x axis
 
 
 @dataclass
@@ -81,7 +85,7 @@ def bars(title: str, labels: list[str], values: list[float], every: int = 1) -> 
                 "value": f"{label}: {v:g}",
             }
         )
-    return Bars(title, rects, _ticks(top), empty=not any(values))
+    return Bars(title=title, rects=rects, ticks=_ticks(top), empty=not any(values))
 
 
 def lines(title: str, labels: list[str], series: dict[str, list[float | None]], unit: str = "") -> Lines:
@@ -102,7 +106,7 @@ def lines(title: str, labels: list[str], series: dict[str, list[float | None]], 
     every = max(1, len(labels) // 10)
     marks = [{"x": LEFT + i * step, "label": lb} for i, lb in enumerate(labels) if i % every == 0]
     empty = not any(v is not None for vs in series.values() for v in vs)
-    return Lines(title, out, _ticks(top, "{:g}" + unit), marks, empty=empty)
+    return Lines(title=title, series=out, ticks=_ticks(top, "{:g}" + unit), labels=marks, empty=empty)
 
 
 def heat(title: str, grid: list[list[int]], row_labels: list[str]) -> Heat:

@@ -5,7 +5,9 @@ going through the desk's rules."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -243,6 +245,11 @@ async def test_the_record_sheet_downloads_as_csv_and_xlsx(desk: Sandbox):
             sheet = load_workbook(io.BytesIO(await r.read())).active
         status, html = await sup.get("/reports")
         assert status == 200 and html.count("<svg") == 6
+        opened = (await sb.kefu.store.by_ticket(1001)).created_at
+        today = dt.datetime.fromtimestamp(opened, ZoneInfo("Asia/Shanghai"))
+        assert f"<title>{today:%m-%d}: 1</title>" in html, "the day's bar"
+        assert f"<title>{today.hour}: 1</title>" in html, "the hour's bar"
+        assert "<title>小李: 100</title>" in html, "answered within the limit"
         assert (await sup.get("/reports/sheet.csv", params={"from": "2026-13-01"}))[0] == 400
     assert [(r["工单号"], r["客户"], r["受理客服"], r["咨询内容摘要"]) for r in rows] == [
         ("#1001", "张三", "小李", "我的订单还没到")
