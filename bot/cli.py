@@ -71,6 +71,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  accounts: {accounts}")
     print(f"  agents: {', '.join(a.name for a in cfg.agents) or 'none'}")
     print(f"  storage: {cfg.storage.split('@')[-1]}  bus: {cfg.bus.split('@')[-1]}")
+    if cfg.console is not None:
+        print(f"  console: /console/ for {', '.join(u.name for u in cfg.console.users)}")
     return 0
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import subprocess
+import sys
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from openpyxl import load_workbook
 
 from adapters.sandbox import Sandbox
@@ -303,9 +306,6 @@ async def test_the_desk_view_shows_places_waits_loads_and_late_answers_in_red(tm
 
 
 def test_kefu_hash_password_prints_a_hash_the_console_accepts():
-    import subprocess
-    import sys
-
     run = subprocess.run(
         [sys.executable, "-m", "bot.cli", "hash-password", "--stdin"],
         input="a-long-password\n",
@@ -327,3 +327,13 @@ async def test_a_user_with_a_password_hash_logs_in(tmp_path):
     async with Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", extra=users) as sb, Supervisor(sb) as sup:
         assert (await sup.login("lead", "lead-password"))[0] == 303
         assert (await sup.get("/setup"))[0] == 200
+
+
+def test_check_config_names_the_console_and_its_users(tmp_path):
+    path = tmp_path / "kefu.yaml"
+    path.write_text(yaml.safe_dump({**Sandbox().config_dict(), **CONSOLE}, allow_unicode=True), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-config", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0, run.stderr
+    assert "  console: /console/ for admin" in run.stdout and PASSWORD not in run.stdout
