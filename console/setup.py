@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from bot.adapter import Adapter
 from bot.config import Config
 from bot.log import redact, secrets_of
 from console.host import ConsoleHost, host_of
@@ -49,6 +50,16 @@ def _base_url(request: web.Request) -> str:
     return f"{scheme}://{host}"
 
 
+def _webhooks(base: str, adapter: Adapter) -> list[str]:
+    """The addresses a platform is given: one per path the adapter serves (none in a stream mode,
+    where kefu connects out); a WebSocket path (a OneBot reverse WebSocket) as ws:// or wss://."""
+    out = []
+    for suffix in sorted({r.suffix for r in adapter.routes()}):
+        url = base + adapter.base_path + suffix
+        out.append(url.replace("http", "ws", 1) if suffix.endswith("/ws") else url)
+    return out
+
+
 async def _last_send(rt: ConsoleHost, account: str) -> dict[str, Any] | None:
     rows = await rt.store.query(
         "SELECT status, error, updated_at FROM messages WHERE account = $1 AND direction = 'out' "
@@ -71,7 +82,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         accounts.append(
             {
                 "acc": acc,
-                "webhook": base + adapter.base_path,
+                "webhooks": _webhooks(base, adapter),
                 "callback": await rt.callbacks.last(acc.name),
                 "send": await _last_send(rt, acc.name),
                 "token": token or "不需要",

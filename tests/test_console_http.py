@@ -337,3 +337,23 @@ def test_check_config_names_the_console_and_its_users(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "  console: /console/ for admin" in run.stdout and PASSWORD not in run.stdout
+
+
+async def test_the_set_up_view_gives_a_onebot_account_both_addresses_and_masks_its_keys(tmp_path):
+    qq = {
+        "name": "qq",
+        "platform": "qq",
+        "role": "customer",
+        "protocol": "onebot",
+        "access_token": "onebot-access-token-1",
+        "secret": "onebot-signing-secret-1",
+        "api_url": "http://127.0.0.1:9",
+    }
+    async with Sandbox(storage=f"sqlite:///{tmp_path / 'k.db'}", more_accounts=[qq], extra=CONSOLE) as sb:
+        async with Supervisor(sb) as sup:
+            await sup.login()
+            _, html = await sup.get("/setup", headers={"X-Forwarded-Proto": "https"})
+    host = sb.base_url.removeprefix("http://")
+    assert f"https://{host}/qq/qq<" in html and f"wss://{host}/qq/qq/ws<" in html
+    assert "onebot-access-token-1" not in html and "onebot-signing-secret-1" not in html
+    assert html.count("******") >= 8
