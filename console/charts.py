@@ -92,11 +92,15 @@ def lines(title: str, labels: list[str], series: dict[str, list[float | None]], 
     """One line per series over the labels; a None is a gap (no data that day)."""
     top = _nice(max((v for vs in series.values() for v in vs if v is not None), default=0))
     plot_w, plot_h = W - LEFT - RIGHT, H - BOTTOM - TOP
-    step = plot_w / max(1, len(labels) - 1)
+    step = plot_w / max(1, len(labels))  # each label at the middle of its slot, as the bars are
     out = []
     for k, (name, values) in enumerate(series.items()):
         dots = [
-            {"x": LEFT + i * step, "y": TOP + plot_h * (1 - v / top), "value": f"{labels[i]} {name}: {v:g}{unit}"}
+            {
+                "x": LEFT + (i + 0.5) * step,
+                "y": TOP + plot_h * (1 - v / top),
+                "value": f"{labels[i]} {name}: {v:g}{unit}",
+            }
             for i, v in enumerate(values)
             if v is not None
         ]
@@ -104,7 +108,7 @@ def lines(title: str, labels: list[str], series: dict[str, list[float | None]], 
             {"name": name, "css": f"s{k}", "points": " ".join(f"{d['x']:.1f},{d['y']:.1f}" for d in dots), "dots": dots}
         )
     every = max(1, len(labels) // 10)
-    marks = [{"x": LEFT + i * step, "label": lb} for i, lb in enumerate(labels) if i % every == 0]
+    marks = [{"x": LEFT + (i + 0.5) * step, "label": lb} for i, lb in enumerate(labels) if i % every == 0]
     empty = not any(v is not None for vs in series.values() for v in vs)
     return Lines(title=title, series=out, ticks=_ticks(top, "{:g}" + unit), labels=marks, empty=empty)
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from adapters.sandbox import Sandbox
+from bot.clock import FixedClock
 from tests.console_client import CONSOLE, PASSWORD
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
@@ -160,7 +161,7 @@ async def test_a_customer_appears_live_is_taken_answered_and_read_back(browser, 
 
     def answered() -> None:
         _wait(browser, lambda d: "已回复" in _text(d, "#serving"), LIVE + 1, "the customer answered")
-        _shot(browser, "desk")
+        _shot(browser, "desk-answered")
         assert browser.execute_script("return performance.timeOrigin") == loaded_at, "never reloaded"
 
     await in_browser(answered)
@@ -196,7 +197,6 @@ async def test_a_customer_appears_live_is_taken_answered_and_read_back(browser, 
         from selenium.webdriver.common.by import By
 
         browser.get(base + "/console/reports")
-        _shot(browser, "reports")
         browser.find_element(By.ID, "sheet-csv").click()
         path = _wait(browser, lambda d: next(iter(sorted(d.downloads.glob("*.csv"))), None), 5, "the CSV downloaded")
         return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
@@ -222,3 +222,81 @@ async def test_a_customer_appears_live_is_taken_answered_and_read_back(browser, 
     await in_browser(set_up_and_phone)
     actions = [r["action"] for r in reversed(await sb.kefu.store.audit_log())]
     assert actions == ["login", "csrf_refused", "download"]
+
+
+async def _history(sb: Sandbox, users: dict[str, str]) -> None:
+    """Three days of answered, closed and rated conversations, at different hours and speeds."""
+    assert isinstance(sb.clock, FixedClock)
+    customers = ["o_zhangsan", "o_lisi", "o_wangwu"]
+    for day in range(3):
+        for k, openid in enumerate(customers):
+            await sb.write(openid, ["我的订单还没到", "发票怎么开", "想退货"][k])
+            await sb.settle()
+            sb.clock.advance([12, 40, 95][(day + k) % 3])  # the first response: 12 s, 40 s or 95 s
+            conv = await sb.kefu.store.open_conversation("mp", openid)
+            assert conv is not None and conv.agent
+            await sb.say(users[conv.agent], f"#{conv.ticket} 您好,已为您处理")
+            await sb.settle()
+            await sb.say(users[conv.agent], f"/close #{conv.ticket}")
+            await sb.settle()
+            await sb.write(openid, ["5", "4", "2"][(day + k) % 3])
+            await sb.settle()
+            sb.clock.advance(2 * 3600)
+        sb.clock.advance(24 * 3600 - 6 * 3600)
+
+
+async def test_a_busy_desk_shows_places_and_late_answers_in_red_and_a_week_of_reports(browser, tmp_path):
+    users = {"小李": "lixiaoli", "小王": "wangxiaowang"}
+    extra = {
+        **CONSOLE,
+        "schedule": {"weekly": EVERY_DAY},
+        "presence": {"idle_offline": 0},
+        "sla": {"first_response": "60s", "escalate_after": 0},
+        "agents": [{"name": n, "ids": {"desk": uid}, "capacity": 2} for n, uid in users.items()],
+    }
+    names = {"o_zhangsan": "张三", "o_lisi": "李四", "o_wangwu": "王五", "o_zhaoliu": "赵六", "o_sunqi": "孙七"}
+    sb = Sandbox.at("2026-11-20 09:10", storage=f"sqlite:///{tmp_path / 'k.db'}", nicknames=names, extra=extra)
+    async with sb:
+        await _history(sb, users)
+        await sb.say("wangxiaowang", "下线")
+        for openid in ("o_zhangsan", "o_lisi", "o_zhaoliu", "o_sunqi"):  # 小李 takes two; two wait
+            await sb.write(openid, "你好,在吗?")
+            await sb.settle()
+            sb.clock.advance(5)
+        first = await sb.kefu.store.open_conversation("mp", "o_zhangsan")
+        await sb.say("lixiaoli", f"#{first.ticket} 在的,请讲")
+        await sb.settle()
+        sb.clock.advance(70)  # 李四 has waited past the 60 s limit for 小李's answer
+        base = sb.base_url
+
+        def desk() -> None:
+            browser.delete_all_cookies()
+            _log_in(browser, base)
+            _wait(browser, lambda d: d.current_url == base + "/console/", 3, "logged in")
+            waiting = [r.split()[:3] for r in _text(browser, "#waiting tbody").splitlines()]
+            assert waiting == [["1", "#1012", "赵六"], ["2", "#1013", "孙七"]], waiting
+            from selenium.webdriver.common.by import By
+
+            late = browser.find_elements(By.CSS_SELECTOR, "#serving td.late")
+            assert [c.text for c in late] == ["1 分 25 秒"], "李四, unanswered past the limit"
+            assert late[0].value_of_css_property("color") == "rgba(198, 40, 40, 1)", "in red"
+            time.sleep(1.2)  # and still after the page has redrawn itself
+            late = browser.find_elements(By.CSS_SELECTOR, "#serving td.late")
+            assert [c.text for c in late] == ["1 分 25 秒"]
+            assert "2/2" in _text(browser, "#agents")
+            _shot(browser, "desk")
+
+        await in_browser(desk)
+
+        def reports() -> str:
+            browser.set_window_size(1280, 1400)  # the six charts in one picture
+            try:
+                browser.get(base + "/console/reports?from=2026-11-17&to=2026-11-23")
+                _shot(browser, "reports")
+                return str(browser.page_source)
+            finally:
+                browser.set_window_size(1280, 800)
+
+        html = await in_browser(reports)
+    assert "共 13 个咨询会话,9 条评价" in html
+    assert "<title>11-20: 3</title>" in html and "<title>11-23: 4</title>" in html
