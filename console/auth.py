@@ -21,6 +21,7 @@ __all__ = ["guard", "routes", "LOGIN_COOKIE"]
 
 LOGIN_COOKIE = "kefu_console_login"  # the login form's CSRF token (double submit: no session yet)
 PUBLIC = {"login", "login_post", "static"}
+ADDRESS_FACTOR = 4  # wrong passwords from one address, any user names: this many times login_attempts
 
 
 def _same(a: str, b: str) -> bool:
@@ -66,7 +67,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return web.Response(status=403, text="CSRF 校验失败:请刷新登录页后重试\n")
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     fails = f"console:fails:{username}:{address_of(request)}"
-    if int(await rt.state.get(fails) or 0) >= cfg.login_attempts:
+    # and from the address whatever the names: trying many names costs a scrypt each
+    from_address = f"console:fails:{address_of(request)}"
+    counts = [int(n or 0) for n in await rt.state.get_many([fails, from_address])]
+    if counts[0] >= cfg.login_attempts or counts[1] >= ADDRESS_FACTOR * cfg.login_attempts:
         await audit(request, "login_refused", "too many wrong passwords", "refused", user=username)
         wait = int(cfg.login_window)
         return await login_page(request, f"密码错误次数过多,请 {wait} 秒后再试", status=429)
@@ -74,6 +78,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ok = await asyncio.to_thread(check, password, user.password if user else "", user.password_hash if user else "")
     if not ok or user is None:
         await rt.state.incr(fails, cfg.login_window)
+        await rt.state.incr(from_address, cfg.login_window)
         await audit(request, "login_refused", "wrong user name or password", "refused", user=username)
         return await login_page(request, "用户名或密码错误", status=401)
     await rt.state.delete(fails)

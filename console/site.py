@@ -47,4 +47,6 @@ async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
     response = await handler(request)
     for k, v in _HEADERS.items():
         response.headers.setdefault(k, v)
+    if request.match_info.route.name == "static":  # the style sheet and script change only with kefu
+        response.headers["Cache-Control"] = "max-age=3600"
     return response
