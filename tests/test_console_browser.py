@@ -25,6 +25,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 EVERY_DAY = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 LIVE = 2.0  # the desk view shows a change within this long, without a reload
 
+pytestmark = pytest.mark.xdist_group("browser")  # one worker, so one chromium for the module
+
 
 def _need_browser() -> None:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
