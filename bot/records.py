@@ -24,6 +24,7 @@ __all__ = [
     "timezone_of",
     "bounds",
     "consultations",
+    "breached",
     "record_rows",
     "write_csv",
     "write_xlsx",
@@ -86,6 +87,13 @@ async def consultations(store: Store, config: Config, first: dt.date, last: dt.d
         response = c.first_reply_at - asked_at if c.first_reply_at and asked_at else None
         out.append({"conv": c, "asked_at": asked_at, "response": response})
     return out
+
+
+def breached(item: dict[str, Any], limit: float, now: float) -> bool:
+    """A consultation answered later than `limit`, or still unanswered past it."""
+    if item["response"] is not None:
+        return bool(item["response"] > limit)
+    return item["asked_at"] is not None and now - item["asked_at"] > limit
 
 
 async def record_rows(store: Store, config: Config, first: dt.date, last: dt.date) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.records import consultations, duration_text, p90, timezone_of
+from bot.records import breached, consultations, duration_text, p90, timezone_of
 from console.host import ConsoleHost, host_of
 from console.pages import render
 
@@ -88,12 +88,7 @@ async def today(rt: ConsoleHost, now: float) -> dict[str, Any]:
     items = [i for i in await consultations(rt.store, cfg, day, day) if i["asked_at"] is not None]
     limit = cfg.sla.first_response
     responses = [i["response"] for i in items if i["response"] is not None]
-    breaches = sum(
-        1
-        for i in items
-        if (i["response"] is not None and i["response"] > limit)
-        or (i["response"] is None and i["conv"].status == "open" and now - i["asked_at"] > limit)
-    )
+    breaches = sum(breached(i, limit, now) for i in items)
     rated = [i["conv"].rating for i in items if i["conv"].rating]
     return {
         "conversations": len(items),

@@ -21,6 +21,7 @@ from bot.records import (
     COLUMNS,
     RULE_NAMES,
     bounds,
+    breached,
     category_label,
     consultations,
     duration_text,
@@ -49,12 +50,7 @@ async def daily_summary(store: Store, config: Config, day: dt.date, now: float) 
     items = [i for i in await consultations(store, config, day, day) if i["asked_at"] is not None]
     limit = config.sla.first_response
     responses = [i["response"] for i in items if i["response"] is not None]
-    breaches = sum(
-        1
-        for i in items
-        if (i["response"] is not None and i["response"] > limit)
-        or (i["response"] is None and now - i["asked_at"] > limit)
-    )
+    breaches = sum(breached(i, limit, now) for i in items)
     closed = sum(1 for i in items if i["conv"].status == "closed")
     lines = [f"📊 在线客服日报 {day:%Y-%m-%d}", f"会话: {len(items)} (已结束 {closed}, 未结束 {len(items) - closed})"]
     if responses:
