@@ -231,8 +231,11 @@ async def test_search_finds_by_text_customer_status_and_ticket(desk: Sandbox):
             assert status == 200
             found = [t for t in ("#1001", "#1002") if f">{t}</a>" in html]
             assert sorted(found, reverse=True) == tickets, query
+        await sb.say("lixiaoli", "#1001 好的哦")  # a reply ending in 哦: warned, and sent
+        await sb.settle()
         status, html = await sup.get("/conversations/1001")
         assert status == 200 and "我的订单还没到" in html and "已送达" in html
+        assert "结尾语气词" in html and "已提醒" in html and "好的哦" in html, "the quality finding"
         assert (await sup.get("/conversations/9999"))[0] == 404
 
 
