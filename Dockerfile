@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY handlers ./handlers
+COPY console ./console
 COPY config ./config
 RUN pip install . && useradd --create-home --uid 10001 kefu && mkdir -p /data && chown kefu /data
 

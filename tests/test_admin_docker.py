@@ -37,3 +37,12 @@ def test_the_readme_runs_the_image_with_a_readable_config_and_a_volume_for_data(
     assert "chmod 644 kefu.yaml" in readme
     assert "-v $PWD/kefu.yaml:/data/kefu.yaml:ro" in readme
     assert re.search(r"-v [a-z][\w-]*:/data ", readme)  # a named volume keeps kefu.db across `docker rm`
+
+
+def test_the_image_holds_every_package_kefu_installs():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    copied = {line.split()[1] for line in instructions() if line.startswith("COPY ")}
+    assert [p for p in packages if p not in copied] == [], "pip install . in the image would leave these out"
