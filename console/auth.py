@@ -66,9 +66,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         await audit(request, "csrf_refused", "login", "refused", user=str(form.get("username", ""))[:64])
         return web.Response(status=403, text="CSRF 校验失败:请刷新登录页后重试\n")
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
-    fails = f"console:fails:{username}:{address_of(request)}"
+    fails = f"console:fails-user:{address_of(request)}:{username}"
     # and from the address whatever the names: trying many names costs a scrypt each
-    from_address = f"console:fails:{address_of(request)}"
+    from_address = f"console:fails-address:{address_of(request)}"
     counts = [int(n or 0) for n in await rt.state.get_many([fails, from_address])]
     if counts[0] >= cfg.login_attempts or counts[1] >= ADDRESS_FACTOR * cfg.login_attempts:
         await audit(request, "login_refused", "too many wrong passwords", "refused", user=username)
