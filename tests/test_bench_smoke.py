@@ -11,6 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+# on the browser tests' worker: chromium never runs beside the benchmark and its timing
+pytestmark = pytest.mark.xdist_group("browser")
+
 ROOT = Path(__file__).parent.parent
 ENGINE = {"embedded", "redis_pg"}
 KEYS = {

@@ -26,7 +26,9 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 EVERY_DAY = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 LIVE = 2.0  # the desk view shows a change within this long, without a reload
 
-pytestmark = pytest.mark.xdist_group("browser")  # one worker, so one chromium for the module
+# one worker, so one chromium for the module; tests/test_bench_smoke.py shares it, so the
+# benchmark's timing never runs beside chromium
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 def _need_browser() -> None:
