@@ -4,7 +4,7 @@ Reassigning and closing go through the desk's own rules: the console puts on the
 an agent would type (/transfer, /claim, /close), as that agent, marked as the console's, and the
 chain applies it (the customer told, capacity respected, the queue moved up). The outcome is the
 note the rules send the agent; the supervisor sees the same note. A dead letter is marked for
-retry, as `kefu deadletters --retry` does, and the running kefu sends it again on its next tick.
+retry, as `kefu deadletters --retry` does, and queued again at once.
 """
 
 from __future__ import annotations
@@ -96,10 +96,10 @@ async def retry(request: web.Request) -> web.StreamResponse:
     rt = host_of(request)
     row_id = int(request.match_info["id"])
     n = await rt.store.mark_for_retry([row_id], rt.clock.now())
+    if n:  # queued now, as the timer loop would on its next run (each marked row is taken once)
+        await rt.retry_dead_letters()
     note = (
-        f"已安排重发 (记录 {row_id}),kefu 将在 {rt.config.timers.tick:g} 秒内重新发送"
-        if n
-        else f"记录 {row_id} 不是发送失败的消息 (可能已在重发)"
+        f"已重新发送 (记录 {row_id}),结果见下表或会话记录" if n else f"记录 {row_id} 不是发送失败的消息 (可能已在重发)"
     )
     await audit(request, "retry", f"delivery {row_id}", "ok" if n else "refused")
     await set_flash(request, note)

@@ -31,6 +31,8 @@ class ConsoleHost(Protocol):
 
     async def ingest(self, messages: list[Message], guard: Any = None) -> int: ...
 
+    async def retry_dead_letters(self) -> int: ...
+
 
 HOST = web.AppKey("console_host", ConsoleHost)
 
