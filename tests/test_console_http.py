@@ -133,6 +133,15 @@ async def test_the_set_up_view_shows_webhooks_and_callbacks_never_secrets(desk: 
     assert secrets_in(html, desk) == []
     assert PASSWORD not in html
 
+    query, body = desk.customer.signed(desk.customer.text_xml("o_zhangsan", "hi", 5))
+    async with desk.http.post(desk.customer.url, params={**query, "signature": "0" * 40}, data=body) as r:
+        assert r.status == 403  # a platform console with a wrong token, say
+    async with Supervisor(desk) as sup:
+        await sup.login()
+        _, html = await sup.get("/setup")
+    mp = html.split("<td>mp</td>", 1)[1].split("</tr>", 1)[0]
+    assert "HTTP 403" in mp, "the refused callback is what the set-up view shows for mp"
+
 
 async def test_reassign_goes_through_transfer_and_the_customer_is_told(desk: Sandbox):
     sb = desk
