@@ -371,3 +371,36 @@ async def test_the_set_up_view_gives_a_onebot_account_both_addresses_and_masks_i
     assert f"https://{host}/qq/qq<" in html and f"wss://{host}/qq/qq/ws<" in html
     assert "onebot-access-token-1" not in html and "onebot-signing-secret-1" not in html
     assert html.count("******") >= 8
+
+
+def test_the_configuration_shown_masks_every_secret_and_password():
+    from console.setup import masked_config
+
+    raw = Sandbox().config_dict()
+    raw["storage"] = "postgresql://kefu:pg-secret-word@db.internal:5432/kefu"
+    raw["bus"] = "redis://:redis-secret-word@redis.internal:6379/0"
+    raw["groups"]["sales"] = {
+        "account": "desk",
+        "webhook": "https://oapi.dingtalk.com/robot/send?access_token=robot-access-token-1",
+        "secret": "SECrobot-signing-secret",
+    }
+    raw["console"] = {"users": [{"name": "admin", "password": "console-pass-1"}]}
+    config = parse_config(raw, env={})
+    shown = masked_config(config)
+    for secret in (
+        "pg-secret-word",
+        "redis-secret-word",
+        "robot-access-token-1",
+        "SECrobot-signing-secret",
+        "robot-key-service",
+        "console-pass-1",
+        raw["accounts"][0]["app_secret"],
+        raw["accounts"][0]["encoding_aes_key"],
+        raw["accounts"][1]["secret"],
+        raw["accounts"][1]["token"],
+    ):
+        assert secret not in shown, secret
+    loaded = yaml.safe_load(shown)
+    assert loaded["storage"] == "postgresql://kefu:******@db.internal:5432/kefu"
+    assert loaded["accounts"][0]["app_id"] == raw["accounts"][0]["app_id"], "what is not secret stays readable"
+    assert loaded["groups"]["sales"]["webhook"].startswith("https://oapi.dingtalk.com/robot/send?access_token=*")
