@@ -53,8 +53,10 @@ def _secure(request: web.Request) -> bool:
 
 
 def cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    """Lax, not Strict: a link to the console from an IM or a mail opens it logged in; what changes
+    anything is a POST, which another site's page cannot make with the cookie, nor with the token."""
     response.set_cookie(
-        name, value, path="/console/", httponly=True, samesite="Strict", secure=_secure(request), max_age=max_age
+        name, value, path="/console/", httponly=True, samesite="Lax", secure=_secure(request), max_age=max_age
     )
 
 
