@@ -102,7 +102,7 @@ def _shot(driver: Any, name: str) -> None:
 def _log_in(driver: Any, base: str, password: str = PASSWORD) -> None:
     from selenium.webdriver.common.by import By
 
-    if not driver.current_url.endswith("/console/login"):
+    if "/console/login" not in driver.current_url:
         driver.get(base + "/console/login")
     driver.find_element(By.NAME, "username").send_keys("admin")
     driver.find_element(By.NAME, "password").send_keys(password)
@@ -115,17 +115,23 @@ async def test_without_a_session_the_login_and_a_wrong_password_is_refused(brows
     def steps() -> None:
         browser.delete_all_cookies()
         browser.get(base + "/console/reports")
-        assert browser.current_url == base + "/console/login", "a page without a session goes to the login"
+        login = base + "/console/login?next=/console/reports"
+        assert browser.current_url.replace("%2F", "/") == login, "a page without a session goes to the login"
         _shot(browser, "login")
         _log_in(browser, base, password="not-the-password")
         _wait(browser, lambda d: "用户名或密码错误" in d.page_source, 3, "a wrong password is refused")
         assert browser.current_url == base + "/console/login"
         browser.get(base + "/console/")
         assert browser.current_url == base + "/console/login", "still no session"
+        browser.get(base + "/console/reports")
+        _log_in(browser, base, password="not-it-either")
+        _wait(browser, lambda d: "用户名或密码错误" in d.page_source, 3, "refused again")
+        _log_in(browser, base)  # the right one, after wrong ones: on to the page first asked for
+        _wait(browser, lambda d: d.current_url == base + "/console/reports", 3, "the reports, after logging in")
 
     await in_browser(steps)
-    refused = [r["action"] for r in await desk.kefu.store.audit_log()]
-    assert refused == ["login_refused"]
+    refused = [r["action"] for r in reversed(await desk.kefu.store.audit_log())]
+    assert refused == ["login_refused", "login_refused", "login"]
 
 
 async def test_a_customer_appears_live_is_taken_answered_and_read_back(browser, desk: Sandbox):

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,11 +48,29 @@ async def test_without_a_console_section_there_is_no_console(local_sandbox: Sand
 
 async def test_every_page_without_a_session_goes_to_the_login(desk: Sandbox):
     async with Supervisor(desk) as sup:
-        for path in PAGES:
-            assert await sup.get(path) == (302, "/console/login"), path
+        assert await sup.get("/") == (302, "/console/login")
+        for path in PAGES[1:]:
+            status, where = await sup.get(path)
+            assert (status, where.split("?")[0]) == (302, "/console/login"), path
+            assert parse_qs(urlsplit(where).query)["next"] == [f"/console{path}"], "to come back to it"
         assert (await sup.get("/api/desk"))[0] == 401
         status, page = await sup.get("/login")
         assert status == 200 and 'name="username"' in page and 'name="password"' in page
+
+
+async def test_after_logging_in_the_page_asked_for_opens_and_never_another_site(desk: Sandbox):
+    for asked, lands in (
+        ("/console/reports?from=2026-11-01", "/console/reports?from=2026-11-01"),
+        ("//evil.example/console/", "/console/"),
+        ("https://evil.example/console/", "/console/"),
+        ("/console//evil.example", "/console/"),
+        ("/console/\\evil.example", "/console/"),
+    ):
+        async with Supervisor(desk) as sup:
+            status, page = await sup.get("/login", params={"next": asked})
+            form = {"username": "admin", "password": PASSWORD, "csrf": csrf_of(page), "next": asked}
+            async with sup.http.post(sup.base + "/login", data=form, allow_redirects=False) as r:
+                assert (r.status, r.headers["Location"]) == (303, lands), asked
 
 
 async def test_login_sets_a_same_site_http_only_cookie_and_is_audited(desk: Sandbox):
