@@ -8,7 +8,7 @@ COPY bot ./bot
 COPY adapters ./adapters
 COPY handlers ./handlers
 COPY config ./config
-RUN pip install . && useradd --create-home --uid 10001 kefu && mkdir -p /data && chown kefu /data
+RUN pip install '.[embedding]' && useradd --create-home --uid 10001 kefu && mkdir -p /data && chown kefu /data
 
 USER kefu
 WORKDIR /data

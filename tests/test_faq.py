@@ -103,7 +103,8 @@ async def test_a_medium_match_reaches_the_agent_as_a_suggestion_and_faq_n_sends_
     sb = await desk(online=["lixiaoli"])
     await write(sb, "我想退货")
     assert sb.wechat.texts_to("o_zhangsan") == [GREETING], "not sure enough to answer the customer"
-    assert sb.wecom.texts_to("lixiaoli") == ["#1001 张三 (公众号): 我想退货\n💡 /faq 1 怎么申请退货?"]
+    (relayed,) = sb.wecom.texts_to("lixiaoli")
+    assert relayed.startswith("#1001 张三 (公众号): 我想退货\n💡 /faq 1 怎么申请退货?")
     await sb.say("lixiaoli", "/faq 1")
     await sb.settle()
     assert sb.wechat.texts_to("o_zhangsan") == [GREETING, RETURNS]

