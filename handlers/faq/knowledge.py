@@ -1,6 +1,6 @@
 """The knowledge file the admin keeps: YAML (q / similar / a / tags) or an XLSX with the columns
 标准问 / 相似问 / 答案 / 标签, as desks keep them in Excel. Entries are numbered from 1 in file order
-(the number agents send as `/faq 12`), unless an entry gives its own `id`."""
+(the number agents send as `/faq 12`), unless an entry gives its own `id` (the XLSX column 编号)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 __all__ = ["Entry", "KnowledgeError", "read_knowledge", "COLUMNS"]
 
-COLUMNS = {"标准问": "q", "相似问": "similar", "答案": "a", "标签": "tags"}
+COLUMNS = {"编号": "id", "标准问": "q", "相似问": "similar", "答案": "a", "标签": "tags"}
 _SPLIT = re.compile(r"[\n|｜;；]+")  # several similar questions or tags in one cell
 _KEYS = {"id", "q", "similar", "a", "tags"}
 
@@ -57,6 +57,8 @@ def _entry(raw: Any, where: str, position: int) -> Entry:
     if not a:
         raise KnowledgeError(f"{where}: a (the answer) is missing")
     number = raw.get("id", position)
+    if isinstance(number, float) and number.is_integer():  # a number cell of a spreadsheet
+        number = int(number)
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
         raise KnowledgeError(f"{where}: id must be a whole number from 1")
     return Entry(number, q, a, _texts(raw.get("similar"), where, "similar"), _texts(raw.get("tags"), where, "tags"))
