@@ -82,11 +82,15 @@ def tune(qs: list[Question]) -> tuple[float, float]:
 def padded(entries: list[list[str]], answers: list[str], size: int = 1000) -> tuple[list[list[str]], list[str]]:
     """The shop's entries plus made-up ones of the same shape, up to `size`."""
     goods = (
-        "手机 耳机 充电器 外套 衬衫 连衣裙 运动鞋 背包 台灯 电饭煲 咖啡机 床单 枕头 水杯 口红 面霜 玩具 书包 手表 眼镜"
+        "手机 耳机 充电器 外套 衬衫 连衣裙 运动鞋 背包 台灯 电饭煲 咖啡机 床单 枕头 水杯 口红 面霜 玩具 书包 手表 眼镜 "
+        "平板 键盘 鼠标 音箱 冰箱 洗衣机 空调 吸尘器 吹风机 剃须刀"
     )
     asks = "颜色 尺寸 材质 重量 功率 容量 保养 清洗 安装 说明书 配件 电池 包装 产地 保质期 味道 噪音 续航 接口 颜值"
-    forms = ["{g}的{a}是什么", "{g}{a}怎么样", "请问{g}的{a}", "{g}有几种{a}"]
-    made = [[f.format(g=g, a=a) for f in forms[:2]] for g, a in itertools.product(goods.split(), asks.split())]
+    forms = [("{g}的{a}是什么", "{g}{a}怎么样"), ("请问{g}的{a}", "{g}有几种{a}")]
+    made = [
+        [f.format(g=g, a=a), f2.format(g=g, a=a)]
+        for (f, f2), g, a in itertools.product(forms, goods.split(), asks.split())
+    ]
     made = made[: max(0, size - len(entries))]
     return entries + made, answers + [f"{qs[0]}: 请查看商品详情页的说明。" for qs in made]
 

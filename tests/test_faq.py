@@ -301,3 +301,28 @@ async def test_an_agent_holding_the_conversation_sees_what_the_knowledge_base_an
     assert sb.wecom.texts_to("lixiaoli")[-1] == (
         "#1001 张三 (公众号): 怎么申请退货?\n💡 知识库已自动回复 /faq 1 怎么申请退货?"
     )
+
+
+def test_the_vectors_are_kept_beside_the_file_so_a_restart_embeds_only_what_changed(tmp_path, monkeypatch):
+    from bot.config import FaqConfig
+    from handlers.faq.base import KnowledgeBase
+    from handlers.faq.embedding import Embedding
+
+    knowledge(tmp_path)
+    KnowledgeBase(FaqConfig(file=str(tmp_path / "faq.yaml")))
+    assert (tmp_path / ".faq.yaml.vectors.npz").is_file()
+    embedded: list[list[str]] = []
+    real = Embedding._embed
+
+    def counting(self: Embedding, texts: list[str], kind: str = "query") -> Any:
+        embedded.append(texts)
+        return real(self, texts, kind)
+
+    monkeypatch.setattr(Embedding, "_embed", counting)
+    knowledge(tmp_path, [*ENTRIES, {"q": "可以开发票吗?", "a": "可以。"}])
+    kb = KnowledgeBase(FaqConfig(file=str(tmp_path / "faq.yaml")))
+    assert embedded == [["可以开发票吗"], ["可以"]], "only the new question and answer"
+    (tmp_path / ".faq.yaml.vectors.npz").write_bytes(b"not a vectors file")
+    embedded.clear()
+    assert KnowledgeBase(FaqConfig(file=str(tmp_path / "faq.yaml"))).entries == kb.entries
+    assert [len(texts) for texts in embedded] == [7, 4], "a broken file: every question again, no failure"

