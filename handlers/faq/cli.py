@@ -45,7 +45,10 @@ async def _run(args: argparse.Namespace) -> int:
         if top >= cfg.answer_at
         else ("suggested to the agent" if top >= cfg.suggest_at else "not answered (today's flow)")
     )
-    print(f"{args.question!r}: {verdict} (answer at ≥ {cfg.answer_at:.2f}, suggest at ≥ {cfg.suggest_at:.2f})")
+    print(
+        f"{args.question!r}: {verdict} (engine {cfg.engine}: answer at ≥ {cfg.answer_at:g}, "
+        f"suggest at ≥ {cfg.suggest_at:g})"
+    )
     for m in matches:
         print(f"  {m.score:.3f}  /faq {m.entry.id}  {m.entry.q}")
     if not matches:
