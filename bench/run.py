@@ -62,7 +62,7 @@ class Sizes:
     settle_s: float  # after start-up, before the idle sample
 
 
-FULL = Sizes(30.0, 1000, 5000, 3000, (100, 100_000), 1500, 10.0, 3.0)
+FULL = Sizes(30.0, 1000, 5000, 3000, (100, 100_000), 1500, 20.0, 3.0)
 QUICK = Sizes(1.0, 50, 200, 200, (100, 2000), 100, 0.5, 0.3)
 CUSTOMER_RATE, AGENT_RATE = 100.0, 30.0  # a heavy desk: messages a second each way
 CONCURRENCY = 32  # closed-loop connections for throughput, growth and scale-out

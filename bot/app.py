@@ -27,6 +27,7 @@ from bot.registry import platforms, rules_builder
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
 from bot.store import Store
+from bot.ticker import Ticker
 from bot.worker import INBOUND, OUTBOUND, Worker
 
 __all__ = ["Runtime", "DEDUPE_TTL"]
@@ -89,6 +90,8 @@ class Runtime:
         self.directory.abilities = {name: type(a).abilities for name, a in self.adapters.items()}
         self.rules = rules_builder()(config)
         self._ticker: asyncio.Task[None] | None = None
+        self.ticker = Ticker(self.clock, config.timers.tick, config.timers.sweep)
+        self.store.timer_added = self.ticker.timer_added
         self._lag_watch: asyncio.Task[None] | None = None
         self.http: aiohttp.ClientSession | None = None
         self.metrics = Metrics()
@@ -292,10 +295,12 @@ class Runtime:
     async def _tick_loop(self) -> None:
         failed = ""
         while True:
-            await asyncio.sleep(self.config.timers.tick)
+            await self.ticker.wait()
             try:
                 await self.tick()
+                self.ticker.plan(await self.store.next_timer_due())
             except Exception as e:  # storage or Redis briefly down: try again next tick
+                self.ticker.retry()
                 if not is_outage(e):
                     logger.exception("timer tick failed")
                     continue

@@ -253,7 +253,8 @@ class FaqConfig(Strict):
 
 
 class TimersConfig(Strict):
-    tick: Duration = 1.0  # how often due timers and idle agents are checked
+    tick: Duration = 1.0  # the shortest time between two checks of the timed rules
+    sweep: Duration = 10.0  # idle agents, shift end and the daily report: checked at least this often
 
 
 class MessagesConfig(Strict):

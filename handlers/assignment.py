@@ -17,8 +17,13 @@ from handlers import presence
 __all__ = ["route", "assign", "fill_queue", "on_agent_online", "pick", "history_lines"]
 
 
-async def pick(desk: Desk, conv: Conversation, exclude: str = "") -> AgentConfig | None:
-    online = [a for a in await presence.online_agents(desk) if a.name != exclude]
+async def pick(
+    desk: Desk, conv: Conversation, exclude: str = "", online: list[AgentConfig] | None = None
+) -> AgentConfig | None:
+    """An agent with room for the conversation (`online`: who is, when the caller just read it)."""
+    if online is None:
+        online = await presence.online_agents(desk)
+    online = [a for a in online if a.name != exclude]
     load = await desk.store.load()
     free = [a for a in online if load.get(a.name, 0) < a.capacity]
     if not free:
@@ -73,10 +78,10 @@ async def assign(
     desk.tell_agent(agent, "\n".join(lines), conv.id)
 
 
-async def _notify_positions(desk: Desk) -> None:
+async def _notify_positions(desk: Desk, online: list[AgentConfig] | None = None) -> None:
     """Tell waiting customers their place when it has changed materially."""
     cfg, texts = desk.config.assignment, desk.config.messages
-    if not cfg.queue_notice or not await presence.online_agents(desk):
+    if not cfg.queue_notice or not (online if online is not None else await presence.online_agents(desk)):
         return  # with nobody online the customer already had the no-agent reply
     for i, conv in enumerate(await desk.store.waiting()):
         position, told = i + 1, conv.told_position  # 1: first in line
@@ -132,9 +137,9 @@ async def route(ctx: Context) -> None:
         await ctx.store.update_conversation(conv.id, queued_at=conv.queued_at)
     if not online:
         return  # kept as a 留言: the digest brings it to the first agent who comes online
-    agent = await pick(ctx, conv)
+    agent = await pick(ctx, conv, online=online)
     if agent is not None:
         await assign(ctx, conv, agent, announce=not fresh)
         ctx.relayed = not fresh
         return
-    await _notify_positions(ctx)
+    await _notify_positions(ctx, online)

@@ -1,4 +1,4 @@
-"""What the timer loop asks every second, and a restart asks once, is read through an index:
+"""What the timer loop asks at each run, and a restart asks once, is read through an index:
 its cost does not grow with the transcript (on SQLite it runs on the event loop itself)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ QUERIES = [
         "ix_messages_unfinished",  # Store.unfinished_deliveries
     ),
     ("SELECT * FROM timers WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at", (1.0,), "ix_timers_unfired"),
+    ("SELECT MIN(due_at) AS due FROM timers WHERE fired_at IS NULL", (), "ix_timers_unfired"),  # next_timer_due
 ]
 
 
