@@ -326,3 +326,16 @@ def test_the_vectors_are_kept_beside_the_file_so_a_restart_embeds_only_what_chan
     embedded.clear()
     assert KnowledgeBase(FaqConfig(file=str(tmp_path / "faq.yaml"))).entries == kb.entries
     assert [len(texts) for texts in embedded] == [7, 4], "a broken file: every question again, no failure"
+
+
+def test_questions_are_compared_in_one_form_whatever_the_customer_typed():
+    from handlers.faq.normalize import normalize
+
+    assert normalize("怎麼申請退貨？？😭") == normalize("怎么申请退货?") == "怎么申请退货"
+    assert normalize("ＶＩＰ會員，有什麼權益！") == "vip会员 有什么权益"
+
+
+async def test_a_traditional_full_width_question_with_emoji_is_answered_too(desk):
+    sb = await desk("2026-11-24 21:00", online=[])
+    await write(sb, "怎麼申請退貨？？😭")
+    assert sb.wechat.texts_to("o_zhangsan") == [GREETING, f"{RETURNS}\n{LINE}"]

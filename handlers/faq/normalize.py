@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
-from zhconv import convert
+from zhconv import convert, zhconv
+
+# its own loading leaves the dictionary's file open (a ResourceWarning); by path it closes it
+zhconv.loaddict(str(Path(zhconv.__file__).with_name("zhcdict.json")))
 
 __all__ = ["normalize"]
 
