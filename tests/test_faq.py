@@ -339,3 +339,14 @@ async def test_a_traditional_full_width_question_with_emoji_is_answered_too(desk
     sb = await desk("2026-11-24 21:00", online=[])
     await write(sb, "怎麼申請退貨？？😭")
     assert sb.wechat.texts_to("o_zhangsan") == [GREETING, f"{RETURNS}\n{LINE}"]
+
+
+async def test_a_customer_waiting_in_the_queue_is_answered_and_keeps_their_place(desk):
+    one = {"agents": [{"name": "小李", "ids": {"desk": "lixiaoli"}, "capacity": 1}]}
+    sb = await desk(online=["lixiaoli"], extra=one)
+    await write(sb, "你们的仓库在哪个城市", openid="o_lisi")  # takes the only place
+    await write(sb, "你们的门店在哪里")
+    assert sb.wechat.texts_to("o_zhangsan")[-1] == "非常抱歉,目前咨询的客户较多,您排在第 1 位,请稍候"
+    await write(sb, "怎么申请退货?")
+    assert sb.wechat.texts_to("o_zhangsan")[-1] == f"{RETURNS}\n{LINE}"
+    assert [c.customer for c in await sb.kefu.store.waiting()] == ["o_zhangsan"]
