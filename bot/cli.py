@@ -157,7 +157,8 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         try:
             if args.retry or args.retry_all:
                 n = await store.mark_for_retry(None if args.retry_all else args.retry, Clock().now())
-                print(f"{n} deliveries marked; the running kefu sends them again within {max(cfg.timers.sweep, cfg.timers.tick):g}s")
+                within = max(cfg.timers.sweep, cfg.timers.tick)
+                print(f"{n} deliveries marked; the running kefu sends them again within {within:g}s")
                 return 0
             rows = await store.dead_letters(args.limit)
             if not rows:
