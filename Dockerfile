@@ -9,7 +9,7 @@ COPY adapters ./adapters
 COPY handlers ./handlers
 COPY console ./console
 COPY config ./config
-RUN pip install . && useradd --create-home --uid 10001 kefu && mkdir -p /data && chown kefu /data
+RUN pip install '.[embedding]' && useradd --create-home --uid 10001 kefu && mkdir -p /data && chown kefu /data
 
 USER kefu
 WORKDIR /data

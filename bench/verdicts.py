@@ -78,10 +78,13 @@ def history_line(r: dict[str, Any], met: int, judged: int) -> str:
 def write_markdown(results: dict[str, Any], path: Path, *, quick: bool) -> None:
     lines, met, judged = rows(results)
     history: list[str] = []
+    tail = ""  # sections after the history (bench/faq.py's) stay as they are
     if path.exists():  # keep the recorded runs' lines
         text = path.read_text(encoding="utf-8")
         if HISTORY in text:
-            history = [ln for ln in text.split(HISTORY, 1)[1].splitlines() if ln.startswith("- ")]
+            runs, _, rest = text.split(HISTORY, 1)[1].partition("\n## ")
+            history = [ln for ln in runs.splitlines() if ln.startswith("- ")]
+            tail = "## " + rest if rest else ""
     if not quick:
         history.append(history_line(results, met, judged))
     head = [
@@ -95,4 +98,4 @@ def write_markdown(results: dict[str, Any], path: Path, *, quick: bool) -> None:
         "|---|---|---|---:|---|---|",
     ]
     body = [*head, *lines, "", HISTORY, "", *history, ""]
-    path.write_text("\n".join(body), encoding="utf-8")
+    path.write_text("\n".join(body) + ("\n" + tail if tail else ""), encoding="utf-8")

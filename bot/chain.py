@@ -77,6 +77,10 @@ class Context(Desk):
     handed_off: bool = False  # routing.classify: a group takes it, not the desk -> assignment.route, sla.start_clock
     online: list[AgentConfig] = field(default_factory=list)  # assignment.route -> auto_reply, sla.start_clock
     relayed: bool = False  # assignment.route: assigning it relayed it with its history -> relay.relay_to_desk
+    # faq.answer: the customer asked for a person, or the knowledge base talked with them first ->
+    # assignment.route (hands it over with its history, a menu click too), auto_reply
+    hand_over: bool = False
+    hint: str = ""  # faq.answer: what the knowledge base suggests or answered -> relay.relay_to_desk
     # Desk chain:
     quoted: bool = False  # agent_reply.resolve: it quotes kefu's forward -> quality.check, agent_reply.reply
     internal: bool = False  # agent_reply.resolve: group chatter without a #ticket -> agent_reply.reply

@@ -32,10 +32,14 @@ def load_or_exit(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as e:
-        print(f"kefu: {path}: configuration error", file=sys.stderr)
-        for key, problem in e.problems:
-            print(f"  {key}: {problem}" if key else f"  {problem}", file=sys.stderr)
+        _say_problems(path, e)
         raise SystemExit(2) from None
+
+
+def _say_problems(path: str, e: ConfigError) -> None:
+    print(f"kefu: {path}: configuration error", file=sys.stderr)
+    for key, problem in e.problems:
+        print(f"  {key}: {problem}" if key else f"  {problem}", file=sys.stderr)
 
 
 def _warn_placeholders(path: str) -> None:
@@ -133,6 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return supervise(args.config, args.workers)
     try:
         _run_served(_serve(cfg, reuse_port=args.reuse_port))
+    except ConfigError as e:  # found while setting up: a file the config names (faq.file) is wrong
+        _say_problems(args.config, e)
+        return 2
     except OSError as e:  # port taken, database unreachable, ...
         logger.error("kefu could not start: {}", e)
         return 1
@@ -152,7 +159,8 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         try:
             if args.retry or args.retry_all:
                 n = await store.mark_for_retry(None if args.retry_all else args.retry, Clock().now())
-                print(f"{n} deliveries marked; the running kefu sends them again within {max(cfg.timers.sweep, cfg.timers.tick):g}s")
+                within = max(cfg.timers.sweep, cfg.timers.tick)
+                print(f"{n} deliveries marked; the running kefu sends them again within {within:g}s")
                 return 0
             rows = await store.dead_letters(args.limit)
             if not rows:

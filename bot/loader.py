@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bot.config import ACCOUNT_SCHEMAS, Account, Config
+from bot.config import ACCOUNT_SCHEMAS, CONFIG_DIR, Account, Config
 from bot.config_types import problems_of
 from bot.errors import ConfigError
 from bot.registry import account_schemas
@@ -42,11 +42,15 @@ def _substitute(node: Any, path: str, env: dict[str, str], problems: list[tuple[
 
 
 def parse_config(
-    raw: Any, env: dict[str, str] | None = None, schemas: Mapping[str, type[Account]] | None = None
+    raw: Any,
+    env: dict[str, str] | None = None,
+    schemas: Mapping[str, type[Account]] | None = None,
+    base: Path | None = None,
 ) -> Config:
     """Validate an already-loaded YAML tree; raise ConfigError naming every bad key.
 
     `schemas`: platform name -> account schema; by default the platforms installed (bot.registry).
+    `base`: the folder relative file names (faq.file) are read from; by default the working one.
     """
     if not isinstance(raw, dict):
         raise ConfigError([("", "the file must be a YAML mapping (server:, storage:, accounts:, ...)")])
@@ -57,7 +61,7 @@ def parse_config(
     if schemas is None:
         schemas = account_schemas()
     try:
-        return Config.model_validate(data, context={ACCOUNT_SCHEMAS: schemas})
+        return Config.model_validate(data, context={ACCOUNT_SCHEMAS: schemas, CONFIG_DIR: base})
     except ValidationError as e:
         raise ConfigError(problems_of(e)) from None
 
@@ -74,4 +78,4 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError([("", f"{p} is not valid YAML: {where}{getattr(e, 'problem', e)}")]) from None
-    return parse_config(raw, env)
+    return parse_config(raw, env, base=p.parent)

@@ -24,12 +24,14 @@ from handlers import (
     survey,
     transcript,
 )
+from handlers.faq import Faq
 
 __all__ = ["Rules", "build_rules"]
 
 
 def build_rules(config: Config) -> Rules:
     """Order matters: find the conversation, log it (dropping platform retries), then act."""
+    faq = Faq(config.faq) if config.faq.file else None  # reads the knowledge file: its mistakes stop start-up
     customer = [
         survey.answer,
         conversation.find_or_start,
@@ -37,6 +39,7 @@ def build_rules(config: Config) -> Rules:
         flood.limit,
         greeting.greet,
         routing.classify,
+        *([faq.answer] if faq else []),
         assignment.route,
         routing.forward,
         auto_reply.auto_reply,
@@ -48,6 +51,7 @@ def build_rules(config: Config) -> Rules:
         transcript.log_inbound,
         duty.track,
         quick_replies.run,
+        *([faq.command] if faq else []),
         commands.run,
         quality.check,
         agent_reply.reply,

@@ -45,6 +45,9 @@ async def pick(
     return chosen
 
 
+_BY = {"reply": "客服", "faq": "知识库"}  # who said an outbound line of the history
+
+
 def _clock(ts: float, desk: Desk) -> str:
     from handlers.schedule import schedule_of
 
@@ -54,7 +57,7 @@ def _clock(ts: float, desk: Desk) -> str:
 async def history_lines(desk: Desk, conv: Conversation, limit: int = 10) -> list[str]:
     out = []
     for row in await desk.store.exchange(conv, limit):
-        who = conv.customer_name if row["direction"] == "in" else ("客服" if row["purpose"] == "reply" else "自动回复")
+        who = conv.customer_name if row["direction"] == "in" else _BY.get(row["purpose"], "自动回复")
         out.append(f"  {_clock(row['created_at'], desk)} {who}: {row['text']}")
     return out
 
@@ -115,7 +118,7 @@ async def on_agent_online(desk: Desk, agent: AgentConfig) -> None:
 async def route(ctx: Context) -> None:
     """Customer chain: keep the conversation with its online agent, give it to one, or queue it."""
     conv, msg = ctx.conversation, ctx.msg
-    if conv is None or msg.kind == "event":
+    if conv is None or (msg.kind == "event" and not ctx.hand_over):
         return  # a follow or a menu click opens a conversation; its first message asks for an agent
     online = await presence.online_agents(ctx)
     ctx.online = online
@@ -125,7 +128,7 @@ async def route(ctx: Context) -> None:
         return  # a routing rule gave it to a group instead of the desk
     # first routing of this conversation: its first relayed line announces it to the agent;
     # otherwise it had waited or lost its agent, and comes with its history (this message included)
-    fresh = ctx.new_conversation or (conv.queued_at is None and not conv.agent)
+    fresh = not ctx.hand_over and (ctx.new_conversation or (conv.queued_at is None and not conv.agent))
     if conv.agent:  # their agent went offline: the conversation goes back to the desk
         await ctx.store.update_conversation(conv.id, agent="")
         conv.agent = ""

@@ -23,7 +23,7 @@ def off_hours_text(ctx: Context) -> str:
 
 async def auto_reply(ctx: Context) -> None:
     conv, msg = ctx.conversation, ctx.msg
-    if conv is None or msg.kind == "event" or ctx.online:
+    if conv is None or (msg.kind == "event" and not ctx.hand_over) or ctx.online:
         return
     interval = ctx.config.messages.auto_reply_interval
     if conv.last_agent_at is not None and ctx.now - conv.last_agent_at < interval:

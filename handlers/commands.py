@@ -27,6 +27,7 @@ _HELP = """可用命令:
 /status: 在线客服及各自的会话数
 /handover: 未结束会话的交接汇总
 /q 退货: 发送快捷短语 (/q 查看全部)
+/faq 12: 发送知识库第 12 条的答案 (见转发中的 💡 提示)
 /help: 本说明
 回复客户: #1024 您好…… (不带工单号则发给您当前的会话)"""
 HELP = _HELP.format(force="!")  # with the default quality.override_prefix

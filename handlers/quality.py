@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 
 from bot.chain import Context
-from bot.config import QualityConfig
+from bot.config import AgentConfig, QualityConfig
+from bot.model import Conversation
 from handlers.agent_reply import parse_ticket
 
-__all__ = ["Finding", "review", "check"]
+__all__ = ["Finding", "review", "check", "screen"]
 
 _TRAILING = re.compile(r"[\s\W_]+$", re.UNICODE)  # punctuation, spaces, emoji at the end
 _COUNTED = re.compile(r"[\w]", re.UNICODE)  # letters, digits, CJK: what makes a reply's length
@@ -63,22 +64,28 @@ async def check(ctx: Context) -> None:
     if override:
         body = body[len(cfg.override_prefix) :].strip()
         ctx.reply_text = body
-    findings = review(cfg, body)
+    ctx.held = await screen(ctx, agent, conv, body, override=override)
+
+
+async def screen(ctx: Context, agent: AgentConfig, conv: Conversation, body: str, *, override: bool = False) -> bool:
+    """Review a reply about to go to the customer: store the findings, tell the agent; True if held."""
+    cfg = ctx.config.quality
+    findings = review(cfg, body) if cfg.mode != "off" else []
     if not findings:
-        return
+        return False
     action = "overridden" if override else ("blocked" if cfg.mode == "block" else "warned")
     for f in findings:
         await ctx.store.add_finding(conv.id, agent.name, f.rule, f.detail, action, body, ctx.now)
     if override:
-        return
+        return False
     advice = ";".join(f.advice for f in findings)
     if action == "blocked":
-        ctx.held = True
         ctx.tell_agent(
             agent,
             f"⛔ 回复未发送给 #{conv.ticket}: {advice}。请修改后重发;如确需原样发送,"
             f"请在内容前加 {cfg.override_prefix} ,例如: #{conv.ticket} {cfg.override_prefix}{body}",
             conv.id,
         )
-    else:
-        ctx.tell_agent(agent, f"⚠️ 已发送给 #{conv.ticket},但请注意: {advice}。", conv.id)
+        return True
+    ctx.tell_agent(agent, f"⚠️ 已发送给 #{conv.ticket},但请注意: {advice}。", conv.id)
+    return False

@@ -32,12 +32,18 @@ def shown(msg: Message) -> str:
 
 async def relay_to_desk(ctx: Context) -> None:
     msg, conv = ctx.msg, ctx.conversation
-    if conv is None or msg.kind == "event" or not conv.agent or ctx.relayed:
+    if conv is None or msg.kind == "event" or not conv.agent:
         return  # unassigned: kept for the queue / the digest of 留言
     agent = ctx.directory.agent(conv.agent)
     if agent is None:
         return
+    if ctx.relayed:  # the hand-over carried it with its history: only the knowledge base's hint is new
+        if ctx.hint:
+            ctx.tell_agent(agent, f"#{conv.ticket} {ctx.hint}", conv.id)
+        return
     line = relay_line(conv.ticket, conv.customer_name, ctx.directory.label(msg.account), shown(msg))
+    if ctx.hint:
+        line += f"\n{ctx.hint}"
     media = pictures(msg)
     sent_chats: set[tuple[str, str]] = set()
     for account, user_id in ctx.directory.targets(agent):  # the assigned agent only

@@ -32,6 +32,7 @@ from bot.records import (
 )
 from bot.registry import Command
 from bot.store import Store
+from handlers.faq.report import faq_lines
 from handlers.schedule import schedule_of
 
 __all__ = [
@@ -76,6 +77,8 @@ async def daily_summary(store: Store, config: Config, day: dt.date, now: float) 
     cats = Counter(x for i in items for x in i["conv"].category.split(",") if x)
     if cats:
         lines.append("分类: " + ", ".join(f"{category_label(config, k)} {v}" for k, v in cats.most_common()))
+    if config.faq.file:
+        lines += faq_lines(await store.faq_between(start, end), top=5)
     return "\n".join(lines)
 
 
@@ -104,6 +107,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["xlsx", "csv"], help="default: from --out's suffix")
     p.add_argument("--out", help="the file to write")
     p.add_argument("--daily", metavar="DATE", help="print the daily summary of this day")
+    p.add_argument("--faq", action="store_true", help="print what the knowledge base answered from --from to --to")
 
 
 def _day(text: str, flag: str) -> dt.date:
@@ -123,10 +127,17 @@ async def _report(args: argparse.Namespace) -> int:
         if args.daily:
             print(await daily_summary(store, cfg, _day(args.daily, "--daily"), Clock().now()))
             return 0
-        if not (args.date_from and args.date_to and args.out):
-            print("kefu report: give --daily DATE, or --from, --to and --out", file=sys.stderr)
+        if not (args.date_from and args.date_to and (args.out or args.faq)):
+            print("kefu report: give --daily DATE, or --from, --to and --out (or --faq)", file=sys.stderr)
             return 2
         first, last = _day(args.date_from, "--from"), _day(args.date_to, "--to")
+        if args.faq:
+            print(
+                "\n".join(
+                    [f"知识库 {first} 至 {last}", *faq_lines(await store.faq_between(*bounds(cfg, first, last)), 50)]
+                )
+            )
+            return 0
         rows = await record_rows(store, cfg, first, last)
         out = Path(args.out)
         fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")

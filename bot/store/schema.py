@@ -11,6 +11,7 @@ __all__ = [
     "timers",
     "findings",
     "kv",
+    "faq_log",
     "agent_state",
     "presence",
     "agent_load",
@@ -124,6 +125,20 @@ findings = Table(
     Column("detail", String(128), nullable=False, default=""),
     Column("action", String(16), nullable=False),  # warned, blocked, overridden
     Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+)
+
+# What the knowledge base did with each customer question (handlers/faq), for `kefu report`.
+faq_log = Table(
+    "faq_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", Integer, nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),  # answered | suggested | missed | handover
+    Column("entry", Integer),  # the entry answered or suggested
+    Column("score", Float),
+    Column("reason", String(16), nullable=False, default=""),  # handover: word | menu | misses
     Column("created_at", Float, nullable=False, index=True),
 )
 
