@@ -133,3 +133,27 @@ def test_a_connection_taken_while_the_server_ends_it_counts_as_an_outage():
 
     assert is_outage(InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
     assert not is_outage(InternalClientError("unexpected codec"))  # other client errors are bugs, not outages
+
+
+async def test_a_process_starting_beside_a_writing_one_issues_no_ddl_and_does_not_wait(pg_database: str):
+    """A restarted process's start-up once ran CREATE INDEX IF NOT EXISTS on every table in one
+    transaction: it waited for (and deadlocked against) the running processes' write locks."""
+    from bot.store import Store
+    from tests.conftest import reset_pg
+
+    await reset_pg(pg_database)
+    first = Store(pg_database)
+    await first.create_tables()
+    writer = await _admin(pg_database)
+    second = Store(pg_database)
+    try:
+        tx = writer.transaction()
+        await tx.start()  # a running process, mid-unit: it holds its tables' write locks
+        await writer.execute("INSERT INTO timers (kind, conversation_id, due_at) VALUES ('first_response', 1, 1)")
+        await writer.execute("UPDATE conversations SET status = status")
+        await asyncio.wait_for(second.create_tables(), 5)
+        await tx.rollback()
+    finally:
+        await writer.close()
+        await first.close()
+        await second.close()

@@ -18,6 +18,7 @@ from bot.store.sqlite import SqliteDatabase
 
 __all__ = ["StoreBase", "open_database"]
 
+
 def open_database(url: str) -> Database:
     """sqlite:///path (or sqlite:///:memory:) or postgresql://user@host:port/db."""
     if url.startswith("sqlite:///"):
@@ -110,16 +111,21 @@ class StoreBase:
     # -- schema --------------------------------------------------------------------
 
     async def create_tables(self) -> None:
-        """Create what is missing (tables, indexes, columns added since); safe to run from many processes."""
+        """Create what is missing (tables, indexes, columns added since); safe to run from many
+        processes. What exists is read from the catalog first: a restart beside running processes
+        issues no DDL, whose table locks deadlocked against their writes."""
         dialect = postgresql.dialect() if self.dialect == "postgresql" else sqlite.dialect()
         async with self.db.transaction() as conn:
             if self.dialect == "postgresql":  # two processes starting at once must not both create a table
                 await conn.execute("SELECT pg_advisory_xact_lock(7415201)")
-            count_load = not await self._columns(conn, agent_load.name)  # new, or a database from before it
+            tables, indexes = await self._existing(conn)
+            count_load = agent_load.name not in tables  # new, or a database from before it
             for table in metadata.sorted_tables:
-                await conn.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+                if table.name not in tables:
+                    await conn.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
                 for index in sorted(table.indexes, key=lambda i: i.name or ""):
-                    await conn.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+                    if index.name not in indexes:
+                        await conn.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
                 have = await self._columns(conn, table.name)
                 for col in table.columns:
                     if col.name not in have:
@@ -129,6 +135,18 @@ class StoreBase:
                         await conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {ddl}{extra}")
             if count_load:
                 await self._recount_load(conn)
+
+    async def _existing(self, conn: Conn) -> tuple[set[str], set[str]]:
+        """The tables and the indexes the database has (catalog reads: no lock on a table)."""
+        if self.dialect == "postgresql":
+            tables = await conn.fetch(
+                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+            )
+            indexes = await conn.fetch("SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()")
+        else:
+            tables = await conn.fetch("SELECT name FROM sqlite_master WHERE type = 'table'")
+            indexes = await conn.fetch("SELECT name FROM sqlite_master WHERE type = 'index'")
+        return {r["name"] for r in tables}, {r["name"] for r in indexes}
 
     async def _columns(self, conn: Conn, table: str) -> set[str]:
         if self.dialect == "postgresql":
