@@ -8,7 +8,7 @@ Per threshold on the held-out half: precision of automatic answers (right ones o
 unanswerable questions included), answerable questions answered right automatically,
 unanswerable questions answered automatically, and the right entry among the up to 3 suggestions
 at or above the suggestion threshold. Time per question with the knowledge base padded to 1,000
-entries with made-up ones.
+entries with made-up ones. Other rules for answering at once: bench/faq_rules.py.
 """
 
 from __future__ import annotations
