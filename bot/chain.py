@@ -81,6 +81,7 @@ class Context(Desk):
     # assignment.route (hands it over with its history, a menu click too), auto_reply
     hand_over: bool = False
     hint: str = ""  # faq.answer: what the knowledge base suggests or answered -> relay.relay_to_desk
+    matches: list[Any] | None = None  # faq.prepare, before the transaction: the ranked entries -> faq.answer
     # Desk chain:
     quoted: bool = False  # agent_reply.resolve: it quotes kefu's forward -> quality.check, agent_reply.reply
     internal: bool = False  # agent_reply.resolve: group chatter without a #ticket -> agent_reply.reply
@@ -100,6 +101,9 @@ class Rules:
 
     chains: dict[str, list[Handler]]  # per account role
     on_tick: list[TickHandler]  # run by the timer loop
+    # run before the message's transaction: slow work (matching) that must not hold the storage's
+    # single writer on SQLite; they read, never write, and set fields of the context for the chain
+    prepare: list[Handler] = field(default_factory=list)
 
 
 async def run_chain(handlers: list[Handler], ctx: Context) -> Context:

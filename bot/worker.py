@@ -67,6 +67,8 @@ class Worker:
         rt = self.rt
         role = rt.directory.role(msg.account)
         ctx = Context(**rt.desk_parts(), msg=msg, role=role)
+        for step in rt.rules.prepare:
+            await step(ctx)
         queued = []
         # one transaction for the message: its log, its conversation's changes, its deliveries
         async with rt.store.unit():

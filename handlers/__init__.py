@@ -58,4 +58,5 @@ def build_rules(config: Config) -> Rules:
         sla.stop_clock,
     ]
     on_tick = [sla.fire_due, presence.sweep_idle, handover.post_at_window_end, reports.post_daily]
-    return Rules(chains={"customer": customer, "desk": desk}, on_tick=on_tick)
+    prepare = [faq.prepare] if faq else []
+    return Rules(chains={"customer": customer, "desk": desk}, on_tick=on_tick, prepare=prepare)
