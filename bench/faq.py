@@ -28,7 +28,7 @@ from handlers.faq.base import make_engine
 from handlers.faq.engine import Engine  # noqa: E402
 
 SET = Path(__file__).parent.parent / "tests" / "faq_eval" / "shop.yaml"
-GRID = [round(0.3 + 0.025 * i, 3) for i in range(25)]  # 0.30 .. 0.90
+GRID = [round(0.025 * i, 3) for i in range(37)]  # 0 .. 0.90
 TARGETS = {"precision": 0.95, "answered": 0.50, "unanswerable": 0.05, "top3": 0.95}
 
 
@@ -120,8 +120,8 @@ def table(name: str, result: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for t, m in result["rows"].items():
-        if round(t * 40) % 2 and t != result["high"]:
-            continue  # every 0.05, and the chosen one
+        if (round(t * 40) % 2 or t < 0.3) and t != result["high"]:
+            continue  # every 0.05 from 0.30 (none answers right below), and the chosen one
         mark = " ←" if t == result["high"] else ""
         lines.append(
             f"| {t:.3f}{mark} | {m['precision']:.1%} | {m['answered']:.1%} | {m['unanswerable']:.1%} "

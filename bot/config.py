@@ -233,7 +233,7 @@ class FaqConfig(Strict):
     file: str = ""  # YAML or XLSX, relative to the config file; empty: no knowledge base
     engine: Literal["embedding", "bigrams", "words", "both"] = "embedding"  # bench/RESULTS.md says why
     answer_at: float = Field(default=0.775, gt=0, le=1)  # score to answer the customer at once (bench/faq.py)
-    suggest_at: float = Field(default=0.30, gt=0, le=1)  # score to suggest the entry to the agent
+    suggest_at: float = Field(default=0.225, gt=0, le=1)  # score to suggest the entry to the agent
     handover_words: list[str] = ["人工", "转人工"]
     handover_line: str = "回复「人工」转人工服务"  # after each automatic answer
     menu_key: str = ""  # a menu entry's key that asks for a person, like 人工

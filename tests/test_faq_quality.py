@@ -19,6 +19,6 @@ def test_the_default_engine_answers_only_what_it_knows_on_questions_it_was_not_t
     m = measure(held, cfg.answer_at, cfg.suggest_at)
     assert m["precision"] >= 0.95, m  # issue 24's target
     assert m["unanswerable"] <= 0.05 and m["hard"] <= 0.05, m  # issue 24's target, the hard ones too
-    # below issue 24's targets (50 % and 95 %), recorded in bench/RESULTS.md: held here so they do not slip
+    assert m["top3"] >= 0.95, m  # issue 24's target: the right entry among the agent's suggestions
+    # below issue 24's target (50 %), recorded in bench/RESULTS.md: held here so it does not slip
     assert m["answered"] >= 0.08, m
-    assert m["top3"] >= 0.93, m
