@@ -1,7 +1,7 @@
 """Other confidence rules for the embedding engine, measured like bench/faq.py: when to answer at
 once, given the entry it ranks first. Each rule's threshold is the lowest (in steps of 0.01) that
 keeps precision ≥ 95 % and unanswerable answered ≤ 5 % on the tuning half; figures on the held-out
-half. Suggestions are as in the product (embedding order, score ≥ suggest_at 0.30), except the
+half. Suggestions: embedding order, score ≥ 0.30 (the product's suggest_at when measured), except the
 last rows: the right entry among the first 3 in another order, or with a lower suggest_at.
 
     python bench/faq_rules.py
