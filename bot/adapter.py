@@ -33,6 +33,7 @@ __all__ = [
     "Ability",
     "RECEIVE_IMAGES",
     "SEND_IMAGES",
+    "WINDOW_NOTICE",
 ]
 
 Ability = str
@@ -40,6 +41,9 @@ Ability = str
 RECEIVE_IMAGES: Ability = "receive_images"
 # A picture can be put on this platform (upload_image) and sent (a delivery of kind "image").
 SEND_IMAGES: Ability = "send_images"
+# When the platform's reply window to a customer has closed, a notice the window does not bind can
+# tell them an answer waits (send_window_notice); an account declares it when one is configured.
+WINDOW_NOTICE: Ability = "window_notice"
 
 
 class Ingest(Protocol):
@@ -83,8 +87,9 @@ class Adapter(ABC):
     """Glue between one configured account and the core: routes in, deliveries out."""
 
     platform: ClassVar[str]
-    # what the adapter can do beyond text; the core checks these before it makes a delivery
-    abilities: ClassVar[frozenset[Ability]] = frozenset()
+    # what the adapter can do beyond text; the core checks these before it makes a delivery (an
+    # adapter may add to its own in __init__, from its account's configuration)
+    abilities: frozenset[Ability] = frozenset()
 
     def __init__(self, account: Any, host: Host):
         self.account = account
@@ -137,6 +142,12 @@ class Adapter(ABC):
     async def upload_image(self, data: bytes, filename: str) -> str:
         """With SEND_IMAGES: put a picture on the platform; the media id a delivery sends."""
         raise NotImplementedError(f"{self.platform} does not declare {SEND_IMAGES}")
+
+    async def send_window_notice(self, to: str, values: Mapping[str, Any]) -> str:
+        """With WINDOW_NOTICE: tell customer `to` that replies wait for them (the reply window has
+        closed); `values` fill the notice's fields: ticket, customer, agent, time, reply (its text).
+        The platform's id for it ('' if none); raise PlatformError or TransientError as send does."""
+        raise NotImplementedError(f"{self.platform} does not declare {WINDOW_NOTICE}")
 
 
 # An Adapter class, or a function picking one by the account (a platform with several protocols)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from typing import Any
@@ -28,6 +27,7 @@ from bot.registry import platforms, rules_builder, web_parts
 from bot.sender import Sender
 from bot.state import MemoryState, RedisState, State
 from bot.store import Store
+from bot.store.transcript import delivery_of
 from bot.ticker import Ticker
 from bot.worker import INBOUND, OUTBOUND, Worker
 
@@ -88,7 +88,7 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {
             acc.name: registered[acc.platform].adapter(acc, self.host) for acc in config.accounts
         }
-        self.directory.abilities = {name: type(a).abilities for name, a in self.adapters.items()}
+        self.directory.abilities = {name: a.abilities for name, a in self.adapters.items()}
         self.rules = rules_builder()(config)
         self._ticker: asyncio.Task[None] | None = None
         self.ticker = Ticker(self.clock, config.timers.tick, config.timers.sweep)
@@ -275,7 +275,7 @@ class Runtime:
         """Send again the failed deliveries `kefu deadletters --retry` marked."""
         rows = await self.store.take_retries()
         for row in rows:
-            d = _delivery(row)
+            d = delivery_of(row)
             await self.bus.publish(OUTBOUND, f"{d.account}:{d.to}", d.to_dict())
         return len(rows)
 
@@ -327,25 +327,6 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
         return socket.create_server(address, family=family, backlog=1024, reuse_port=reuse_port)
     except OSError as e:  # the port taken, an address not of this machine
         raise OSError(e.errno, f"server.host, server.port: cannot listen on {host}:{port}: {e.strerror or e}") from e
-
-
-def _delivery(row: dict[str, Any]) -> Delivery:
-    """A delivery rebuilt from its transcript row."""
-    extra = json.loads(row["data"] or "{}")
-    return Delivery(
-        id=row["uid"],
-        account=row["account"],
-        to=row["party"],
-        text=row["text"],
-        kind=row["kind"],
-        media=extra.get("media", ""),
-        media_from=extra.get("media_from", ""),
-        chat=bool(extra.get("chat")),
-        group=extra.get("group", ""),
-        agent=extra.get("agent", ""),
-        conversation_id=row["conversation_id"],
-        purpose=row["purpose"],
-    )
 
 
 @web.middleware

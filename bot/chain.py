@@ -76,6 +76,8 @@ class Context(Desk):
     forward: list[RoutingRule] = field(default_factory=list)  # routing.classify: new matches -> routing.forward
     handed_off: bool = False  # routing.classify: a group takes it, not the desk -> assignment.route, sla.start_clock
     online: list[AgentConfig] = field(default_factory=list)  # assignment.route -> auto_reply, sla.start_clock
+    # held.release: held replies, recorded before, to be published again (first) -> the worker
+    resend: list[Delivery] = field(default_factory=list)
     relayed: bool = False  # assignment.route: assigning it relayed it with its history -> relay.relay_to_desk
     # faq.answer: the customer asked for a person, or the knowledge base talked with them first ->
     # assignment.route (hands it over with its history, a menu click too), auto_reply

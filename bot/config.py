@@ -279,6 +279,13 @@ class MessagesConfig(Strict):
     no_current: str = "请以 #工单号 开头回复,例如: #1024 您好"
     sent_to: str = "已发送给 #{ticket} {customer}"
     not_delivered: str = "#{ticket} 未送达 {customer}: {reason}"
+    # an agent's reply refused because the platform's reply window closed (48 h): kept, and sent
+    # when the customer writes again; the lines below are added to not_delivered
+    reply_held: str = "回复已保留,客户再次来信时自动补发"
+    window_notice_sent: str = "已向客户发送提醒通知 (回复任意内容即可查看)"
+    window_notice_failed: str = "提醒通知发送失败: {reason}"
+    window_notice_none: str = "此账号未配置提醒通知 (window_notice),客户不会收到提醒"
+    held_released: str = "#{ticket} {customer} 已再次来信,正在补发 {count} 条保留的回复"
 
 
 class Config(Strict):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
-from bot.adapter import SEND_IMAGES, Adapter
+from bot.adapter import SEND_IMAGES, WINDOW_NOTICE, Adapter
 from bot.bus import lease_held
 from bot.errors import (
     BusUnavailable,
@@ -20,7 +22,7 @@ from bot.errors import (
     Unreachable,
     is_outage,
 )
-from bot.model import Delivery
+from bot.model import Conversation, Delivery
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -82,7 +84,7 @@ class Sender:
             return
         rt = self.rt
         before = await rt.store.claim_delivery(d.id, rt.clock.now())
-        if before in ("sent", "failed", "refused", "retry"):
+        if before in ("sent", "failed", "refused", "held", "retry"):
             return  # finished already (this is a replay): never send twice
         adapter = rt.adapters.get(d.account)
         if adapter is None:
@@ -220,16 +222,62 @@ class Sender:
         return conv.unreachable
 
     async def _refused(self, d: Delivery, why: str) -> None:
-        """The platform takes nothing for this customer until they write again: mark, record, tell."""
+        """The platform takes nothing for this customer until they write again: mark, record, tell.
+
+        An agent's reply is held, to go out when the customer writes again (handlers.held); the
+        first one held in a closed window also sends the account's window notice, if it has one."""
         rt = self.rt
-        await self._finish(d, "refused", error=why)
-        self._count(d, "refused")
-        logger.warning("delivery {} {} -> {}:{} refused by the platform: {}", d.purpose, d.id[:8], d.account, d.to, why)
+        conv = None
         if d.conversation_id is not None and not d.chat and not d.group:
             conv = await rt.store.conversation(d.conversation_id)
-            if conv is not None and conv.customer == d.to and conv.unreachable != why:
-                await rt.store.update_conversation(conv.id, unreachable=why)
-        await self._tell(d, rt.config.messages.not_delivered, why)
+            if conv is not None and conv.customer != d.to:
+                conv = None
+        held = conv is not None and conv.status == "open" and bool(d.agent)
+        await self._finish(d, "held" if held else "refused", error=why)
+        self._count(d, "held" if held else "refused")
+        logger.warning(
+            "delivery {} {} -> {}:{} refused by the platform{}: {}",
+            d.purpose, d.id[:8], d.account, d.to, " (held)" if held else "", why,
+        )  # fmt: skip
+        if conv is not None and conv.unreachable != why:
+            await rt.store.update_conversation(conv.id, unreachable=why)
+        if not held or conv is None:
+            await self._tell(d, rt.config.messages.not_delivered, why)
+            return
+        msgs = rt.config.messages
+        steps = [msgs.reply_held]
+        # one notice a closed window: held replies are released when the customer writes (and the
+        # window opens), so the first one held is the first since then; the later ones join it
+        if await rt.store.held_count(conv.id) == 1:
+            steps.append(await self._window_notice(d, conv))
+        await self._tell(d, msgs.not_delivered, why, then=steps)
+
+    async def _window_notice(self, d: Delivery, conv: Conversation) -> str:
+        """Send the account's window notice to the customer; what the agent is told of it."""
+        msgs = self.rt.config.messages
+        adapter = self.rt.adapters.get(d.account)
+        if adapter is None or WINDOW_NOTICE not in adapter.abilities:
+            return msgs.window_notice_none
+        agent = self.rt.directory.agent(d.agent)
+        values = {
+            "ticket": str(conv.ticket),
+            "customer": conv.customer_name,
+            "agent": agent.name if agent else d.agent,
+            "time": dt.datetime.fromtimestamp(self.rt.clock.now(), ZoneInfo(self.rt.config.schedule.timezone)).strftime(
+                "%Y-%m-%d %H:%M"
+            ),
+            "reply": d.text if d.kind == "text" else "[图片]",
+        }
+        try:
+            await adapter.send_window_notice(d.to, values)
+        except Exception as e:  # the reply is held whatever happens here: say so, never retry the held send
+            logger.warning("window notice to {}:{} for #{} failed: {}", d.account, d.to, conv.ticket, e)
+            return msgs.window_notice_failed.format(reason=e)
+        logger.info("window notice sent to {}:{} for #{}", d.account, d.to, conv.ticket)
+        self.rt.metrics.messages_out.labels(
+            self.rt.config.account(d.account).platform, d.account, "window_notice", "sent"
+        ).inc()
+        return msgs.window_notice_sent
 
     async def _alert(self, d: Delivery, error: str) -> None:
         """Tell the admins' group a delivery is in the dead-letter list (at most once per alerts.every)."""
@@ -252,7 +300,7 @@ class Sender:
         if result == "failed":
             self.rt.metrics.delivery_failures.labels(platform, d.account).inc()
 
-    async def _tell(self, d: Delivery, template: str, reason: str) -> None:
+    async def _tell(self, d: Delivery, template: str, reason: str, then: list[str] | None = None) -> None:
         """Tell the agent who wrote a reply where it went, or that it did not get there."""
         agent = self.rt.directory.agent(d.agent) if d.agent else None
         if agent is None or d.conversation_id is None:
@@ -261,6 +309,7 @@ class Sender:
         if conv is None:
             return
         text = template.format(ticket=conv.ticket, customer=conv.customer_name, reason=reason)
+        text = "\n".join([text, *(then or [])])
         for account, user_id in self.rt.directory.targets(agent):
             await self.rt.enqueue_delivery(
                 Delivery(account=account, to=user_id, text=text, purpose="receipt", conversation_id=conv.id)

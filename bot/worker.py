@@ -69,7 +69,7 @@ class Worker:
         ctx = Context(**rt.desk_parts(), msg=msg, role=role)
         for step in rt.rules.prepare:
             await step(ctx)
-        queued = []
+        queued: list[Delivery] = []
         # one transaction for the message: its log, its conversation's changes, its deliveries
         async with rt.store.unit():
             await run_chain(rt.rules.chains[role], ctx)
@@ -81,6 +81,7 @@ class Worker:
                 if await rt.record_delivery(d):
                     queued.append(d)
             logged = ctx.logged
+            queued[:0] = ctx.resend  # held replies first: the customer reads them before what follows
         # published once committed (the sender must find them); a crash before the message is
         # marked handled replays it from the bus, and its deliveries, still pending, are published then
         for d in queued:

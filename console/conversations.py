@@ -34,6 +34,7 @@ DELIVERY = {
     "sent": "已送达",
     "failed": "发送失败",
     "refused": "被平台拒绝",
+    "held": "已保留,客户来信后补发",
     "retry": "等待重发",
 }
 PURPOSE = {

@@ -150,7 +150,7 @@ async def test_a_reply_the_platform_refuses_is_logged_and_the_agent_is_told(sand
     await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 您好,已为您查询,明天送达", 9401))
     await sb.settle()
     reply = [r for r in await sb.kefu.store.transcript() if r["purpose"] == "reply"][-1]
-    assert reply["status"] == "refused" and "45015" in reply["error"]
+    assert reply["status"] == "held" and "45015" in reply["error"], "kept for when the customer writes"
     told = sb.wecom.texts_to("lixiaoli")[-1]
     assert told.startswith(f"{ticket} 未送达 张三: 客户超过 48 小时未互动") and "errcode 45015" in told
     conv = await sb.kefu.store.by_ticket(int(ticket[1:]))
@@ -167,7 +167,8 @@ async def test_a_reply_the_platform_refuses_is_logged_and_the_agent_is_told(sand
     assert f"{ticket} 张三 (公众号) ⚠️ 暂时无法发送" in sb.wecom.texts_to("lixiaoli")[-1]
     # ... until the customer writes again, which opens the window
     await sb.customer.post(sb.http, sb.customer.text_xml("o_zhangsan", "在的,刚才没看到", 9403))
-    await sb.settle()  # the agent answers what they have seen
+    await sb.settle()  # the kept replies go out first (tests/test_reply_window.py), then the agent answers
+    assert sb.wechat.texts_to("o_zhangsan")[-2:] == ["您好,已为您查询,明天送达", "您好,还在吗?请回复我们"]
     await sb.desk.post(sb.http, sb.desk.text_xml("lixiaoli", f"{ticket} 好的,快递明天送达", 9404))
     await sb.settle()
     assert sb.wechat.texts_to("o_zhangsan")[-1] == "好的,快递明天送达"

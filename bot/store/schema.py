@@ -78,7 +78,7 @@ messages = Table(
     Column("purpose", String(16), nullable=False, default=""),
     Column(
         "status", String(16), nullable=False
-    ),  # received | handled | pending | sending | sent | failed | refused | retry
+    ),  # received | handled | pending | sending | sent | failed | refused | held | retry
     Column("error", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),

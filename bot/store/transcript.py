@@ -10,7 +10,7 @@ from typing import Any
 from bot.model import Conversation, Delivery, Message
 from bot.store.base import StoreBase
 
-__all__ = ["Transcript"]
+__all__ = ["Transcript", "delivery_of"]
 
 _MESSAGE_COLUMNS = (
     "uid, conversation_id, direction, account, party, party_name, kind, text, data, external_id, purpose, "
@@ -30,6 +30,25 @@ _FINISH_WITH_ID = (
     "SELECT 1 FROM messages m WHERE m.account = messages.account AND m.direction = 'out' "
     "AND m.external_id = $5 AND m.uid != $1) THEN external_id ELSE $5 END WHERE uid = $1"
 )
+
+
+def delivery_of(row: dict[str, Any]) -> Delivery:
+    """A delivery rebuilt from its transcript row."""
+    extra = json.loads(row["data"] or "{}")
+    return Delivery(
+        id=row["uid"],
+        account=row["account"],
+        to=row["party"],
+        text=row["text"],
+        kind=row["kind"],
+        media=extra.get("media", ""),
+        media_from=extra.get("media_from", ""),
+        chat=bool(extra.get("chat")),
+        group=extra.get("group", ""),
+        agent=extra.get("agent", ""),
+        conversation_id=row["conversation_id"],
+        purpose=row["purpose"],
+    )
 
 
 def _unique_violation(e: BaseException) -> bool:
@@ -168,6 +187,35 @@ class Transcript(StoreBase):
                 "UPDATE messages SET status = 'pending', error = '' WHERE id = $1 AND status = 'retry'", row["id"]
             ):
                 taken.append(row)
+        return taken
+
+    async def held_count(self, conversation_id: int) -> int:
+        """How many of the conversation's replies wait for the customer to write again."""
+        n = await self._value(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND direction = 'out' AND status = 'held'",
+            conversation_id,
+        )
+        return int(n or 0)
+
+    async def release_held(self, conversation_id: int, message_id: str, now: float) -> list[Delivery]:
+        """The conversation's held replies, oldest first, back to pending: released once, by the
+        customer's message `message_id` (which finds them again if its handling is replayed)."""
+        mark = f"released by {message_id}"
+        rows = await self._rows(
+            "SELECT * FROM messages WHERE conversation_id = $1 AND direction = 'out' "
+            "AND (status = 'held' OR (status = 'pending' AND error = $2)) ORDER BY id",
+            conversation_id,
+            mark,
+        )
+        taken = []
+        for row in rows:
+            if row["status"] == "pending" or await self._exec(
+                "UPDATE messages SET status = 'pending', error = $2, updated_at = $3 WHERE id = $1 AND status = 'held'",
+                row["id"],
+                mark,
+                now,
+            ):
+                taken.append(delivery_of(row))
         return taken
 
     async def transcript(self, conversation_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:

@@ -1,0 +1,34 @@
+"""Replies held while the platform's reply window was closed go out when the customer writes again.
+
+The sender holds an agent's reply the platform refused because the customer has not written for
+too long (WeChat's 48 hours); the customer's next message opens the window, and the held replies
+go out first, in the order they were written, once.
+"""
+
+from __future__ import annotations
+
+from bot.chain import Context
+from handlers.conversation import CONTACT_EVENTS
+
+__all__ = ["release"]
+
+
+async def release(ctx: Context) -> None:
+    conv, msg = ctx.conversation, ctx.msg
+    if conv is None or conv.status != "open" or (msg.kind == "event" and msg.event not in CONTACT_EVENTS):
+        return
+    held = await ctx.store.release_held(conv.id, msg.id, ctx.now)
+    if not held:
+        return
+    by_agent: dict[str, int] = {}
+    for d in held:
+        d.receipt = True  # the agent hears when each one has arrived
+        by_agent[d.agent] = by_agent.get(d.agent, 0) + 1
+    ctx.resend.extend(held)
+    for name, count in by_agent.items():
+        agent = ctx.directory.agent(name)
+        if agent is not None:
+            text = ctx.config.messages.held_released.format(
+                ticket=conv.ticket, customer=conv.customer_name, count=count
+            )
+            ctx.tell_agent(agent, text, conv.id)
