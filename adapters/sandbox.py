@@ -36,6 +36,7 @@ class Sandbox:
     dingtalk_agents: dict[str, str] = field(default_factory=lambda: {"小张": "zhang001"})  # name -> staffId
     dingtalk_desk_chat: str = ""  # the DingTalk desk posts relays to this group (desk_chat)
     more_accounts: list[dict[str, Any]] = field(default_factory=list)  # appended to accounts:
+    mp_extra: dict[str, Any] = field(default_factory=dict)  # merged into the WeChat account "mp"
     more_agents: list[dict[str, Any]] = field(default_factory=list)  # appended to agents:
 
     def __post_init__(self) -> None:
@@ -80,6 +81,7 @@ class Sandbox:
                     "token": self.wx_token,
                     "encoding_aes_key": self.wx_key,
                     "api_base_url": self.wechat.base_url,
+                    **self.mp_extra,
                 },
                 {
                     "name": "desk",

@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from loguru import logger
@@ -13,7 +14,8 @@ from loguru import logger
 from adapters.wechat import inbound
 from adapters.wechat.client import WeChatClient
 from adapters.wechat.config import WeChatAccount
-from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
+from adapters.wechat.notice import fill
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, WINDOW_NOTICE, Adapter, Host, Route
 from bot.bus import Guard
 from bot.errors import BadRequest, SignatureError
 from bot.model import Delivery
@@ -27,6 +29,11 @@ class WeChatAdapter(Adapter):
     platform = "wechat"
     account: WeChatAccount
     abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
+
+    def __init__(self, account: WeChatAccount, host: Host):
+        super().__init__(account, host)
+        if account.window_notice is not None:  # this account can tell a customer past the 48-hour window
+            self.abilities = self.abilities | {WINDOW_NOTICE}
 
     def routes(self) -> list[Route]:
         return [Route("GET", self.verify), Route("POST", self.callback)]
@@ -72,6 +79,15 @@ class WeChatAdapter(Adapter):
         else:
             await self.client.send_text(d.to, d.text)
         return ""  # the CS API gives no message id
+
+    async def send_window_notice(self, to: str, values: Mapping[str, Any]) -> str:
+        notice = self.account.window_notice
+        if notice is None:
+            raise NotImplementedError(f"wechat/{self.account.name} has no window_notice configured")
+        data = fill(notice, values)
+        if notice.kind == "template":
+            return await self.client.send_template(to, notice.template_id, data, notice.url)
+        return await self.client.send_subscribe(to, notice.template_id, data, notice.page)
 
     async def display_name(self, user_id: str) -> str:
         info = await self.client.user_info(user_id)

@@ -41,5 +41,21 @@ class WeChatClient(TokenClient, CgiMedia):
     async def send_image(self, openid: str, media_id: str) -> dict[str, Any]:
         return await self.send(openid, "image", {"media_id": media_id})
 
+    async def send_template(self, openid: str, template_id: str, data: dict[str, Any], url: str = "") -> str:
+        """A template message (模板消息), outside the 48-hour window; its msgid."""
+        payload: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if url:
+            payload["url"] = url
+        res = await self.call("POST", "/cgi-bin/message/template/send", json=payload)
+        return str(res.get("msgid", ""))
+
+    async def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str = "") -> str:
+        """A subscription notice (订阅通知, one-off or long-term), outside the 48-hour window."""
+        payload: dict[str, Any] = {"touser": openid, "template_id": template_id, "data": data}
+        if page:
+            payload["page"] = page
+        await self.call("POST", "/cgi-bin/message/subscribe/bizsend", json=payload)
+        return ""
+
     async def user_info(self, openid: str) -> dict[str, Any]:
         return await self.call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})

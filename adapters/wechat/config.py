@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from adapters.aes import aes_key
+from adapters.wechat.notice import WindowNotice
 from bot.config import Account
 from bot.config_types import Duration
 
@@ -24,6 +25,8 @@ class WeChatAccount(Account):
     encoding_aes_key: str = ""  # empty: plaintext mode
     api_base_url: str = "https://api.weixin.qq.com"
     max_clock_skew: Duration = 600.0  # a callback's timestamp may be this far from now
+    # sent once when a reply is refused because the 48-hour window closed (the reply is kept)
+    window_notice: WindowNotice | None = None
 
     @field_validator("encoding_aes_key")
     @classmethod

@@ -1,7 +1,8 @@
 """WeChat Official Account emulator: the API kefu calls, and the server that pushes callbacks.
 
-`WeChatEmulator` serves /cgi-bin/token, /cgi-bin/message/custom/send, /cgi-bin/user/info and
-media on 127.0.0.1. `WeChatPusher` plays the WeChat server's side of the webhook: it signs
+`WeChatEmulator` serves /cgi-bin/token, /cgi-bin/message/custom/send (refused with 45015 for a
+customer whose reply window a test closed), template messages, subscription notices,
+/cgi-bin/user/info and media on 127.0.0.1. `WeChatPusher` plays the WeChat server's side of the webhook: it signs
 and (in safe mode) encrypts callbacks with wechatpy's own crypto, as the platform does.
 """
 
@@ -20,9 +21,11 @@ from wechatpy.utils import WeChatSigner
 
 from adapters.emulator import Emulator
 
-__all__ = ["WeChatEmulator", "WeChatPusher", "new_aes_key"]
+__all__ = ["WeChatEmulator", "WeChatPusher", "new_aes_key", "CS_SEND", "TEMPLATE_SEND", "SUBSCRIBE_SEND"]
 
 CS_SEND = "/cgi-bin/message/custom/send"
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/bizsend"
 
 
 def new_aes_key() -> str:
@@ -41,10 +44,35 @@ class WeChatEmulator(Emulator):
         self.app_secret = app_secret
         self.nicknames = nicknames or {}
         self.media: dict[str, bytes] = {}
+        self.closed: set[str] = set()  # openids whose 48-hour reply window has closed
+        self.templates: dict[str, set[str]] = {}  # the account's template ids -> their data keys
+        self._msgid = 1_000_000
+
+    def close_window(self, openid: str) -> None:
+        """This customer last wrote over 48 hours ago: customer-service messages get 45015."""
+        self.closed.add(openid)
+
+    def open_window(self, openid: str) -> None:
+        """This customer wrote: the reply window is open again."""
+        self.closed.discard(openid)
+
+    def add_template(self, template_id: str, *keys: str) -> None:
+        """A template (or subscription template) the account has, with the data keys it fills."""
+        self.templates[template_id] = set(keys)
+
+    def notices_to(self, openid: str) -> list[dict[str, str]]:
+        """Accepted template messages and subscription notices to one customer: key -> value."""
+        return [
+            {k: v["value"] for k, v in c.body["data"].items()}
+            for c in self.calls
+            if c.path in (TEMPLATE_SEND, SUBSCRIBE_SEND) and c.errcode == 0 and c.body.get("touser") == openid
+        ]
 
     def setup(self, app: web.Application) -> None:
         app.router.add_get("/cgi-bin/token", self.token)
         app.router.add_post(CS_SEND, self.cs_send)
+        app.router.add_post(TEMPLATE_SEND, self.template_send)
+        app.router.add_post(SUBSCRIBE_SEND, self.template_send)
         app.router.add_get("/cgi-bin/user/info", self.user_info)
         app.router.add_post("/cgi-bin/media/upload", self.media_upload)
         app.router.add_get("/cgi-bin/media/get", self.media_get)
@@ -84,7 +112,35 @@ class WeChatEmulator(Emulator):
             return self.refuse(call, 45002, "content size out of limit")
         if msgtype == "image" and not body.get("image", {}).get("media_id"):
             return self.refuse(call, 40007, "invalid media_id")
+        if body["touser"] in self.closed:
+            return self.refuse(call, 45015, "response out of time limit or subscription is canceled")
         return self.ok()
+
+    async def template_send(self, request: web.Request) -> web.Response:
+        """message/template/send and message/subscribe/bizsend: {touser, template_id, url|page, data}.
+        Not bound by the 48-hour window; the template's keys must each have {"value": str}."""
+        call, answer = await self.take(request)
+        if answer is not None:
+            return answer
+        body: dict[str, Any] = call.body if isinstance(call.body, dict) else {}
+        if not isinstance(body.get("touser"), str) or not body["touser"]:
+            return self.refuse(call, 40003, "invalid openid")
+        keys = self.templates.get(body.get("template_id", ""))
+        if keys is None:
+            return self.refuse(call, 40037, "invalid template_id")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            return self.refuse(call, 47003, "argument invalid! data invalid")
+        for key in sorted(keys | set(data)):
+            item = data.get(key)
+            if (key in keys and item is None) or (
+                item is not None and (not isinstance(item, dict) or not isinstance(item.get("value"), str))
+            ):
+                return self.refuse(call, 47003, f"argument invalid! data.{key}.value invalid")
+        if call.path == SUBSCRIBE_SEND:
+            return self.ok()
+        self._msgid += 1
+        return self.ok(msgid=self._msgid)
 
     async def user_info(self, request: web.Request) -> web.Response:
         _, answer = await self.take(request)  # an injected fault (a delay, an error) applies here too
