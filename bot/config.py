@@ -284,7 +284,7 @@ class MessagesConfig(Strict):
     reply_held: str = "回复已保留,客户再次来信时自动补发"
     window_notice_sent: str = "已向客户发送提醒通知 (回复任意内容即可查看)"
     window_notice_failed: str = "提醒通知发送失败: {reason}"
-    window_notice_none: str = "此账号未配置提醒通知 (window_notice),客户不会收到提醒"
+    window_notice_none: str = "此账号不发提醒通知,客户再次来信前不会知道有回复"
     held_released: str = "#{ticket} {customer} 已再次来信,正在补发 {count} 条保留的回复"
 
 

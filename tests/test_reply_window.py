@@ -130,7 +130,7 @@ async def test_without_a_notice_the_reply_is_kept_and_sent_on_the_next_message(e
         sb.wechat.close_window("o_zhangsan")
         await _reply(sb, f"{ticket} 您好,明天送达")
         told = sb.wecom.texts_to("lixiaoli")[-1]
-        assert "回复已保留" in told and "未配置提醒通知" in told
+        assert "回复已保留" in told and "不发提醒通知" in told
         assert sb.wechat.sent(TEMPLATE_SEND, accepted=False) == []
 
         await _customer_returns(sb, "在吗")
@@ -164,3 +164,17 @@ def test_a_notice_mistake_names_the_key(notice, problem):
     with pytest.raises(ConfigError) as e:
         sb.config  # noqa: B018
     assert problem in str(e.value)
+
+
+async def test_replies_kept_when_the_ticket_was_closed_reach_the_customer_on_their_return(engines):
+    async with _sandbox(engines, None) as sb:
+        ticket = await _open_ticket(sb)
+        sb.wechat.close_window("o_zhangsan")
+        await _reply(sb, f"{ticket} 已为您补发,明天送达")
+        await _reply(sb, f"/close {ticket}")
+        await _customer_returns(sb, "收到了吗")  # a new conversation
+        assert sb.wechat.texts_to("o_zhangsan").count("已为您补发,明天送达") == 1
+        desk = sb.wecom.texts_to("lixiaoli")
+        assert f"{ticket} 张三 已再次来信,正在补发 1 条保留的回复" in desk
+        assert f"已发送给 {ticket} 张三" in desk
+        assert (await sb.kefu.store.by_ticket(int(ticket[1:]))).unreachable == ""

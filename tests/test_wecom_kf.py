@@ -143,7 +143,7 @@ async def test_a_reply_to_a_session_a_servicer_took_is_refused_and_the_agent_is_
     told = sb.wecom.texts_to("lixiaoli")[-1]
     assert told.startswith("#1001 未送达 张三: ") and "95018" in told, told
     rows = [r for r in await sb.kefu.store.transcript() if r["direction"] == "out" and r["account"] == "kf"]
-    assert rows[-1]["status"] == "refused"
+    assert rows[-1]["status"] == "held", "kept for when the customer writes again"
     assert await sb.kefu.store.dead_letters() == [], "the platform's rule, not a failure to retry"
 
 
@@ -248,7 +248,7 @@ async def test_the_sixth_reply_without_a_customer_message_is_refused_and_the_age
     told = sb.wecom.texts_to("lixiaoli")[-1]
     assert told.startswith("#1001 未送达 张三: ") and "最多回复 5 条" in told and "5 replies" in told
     rows = [r for r in await sb.kefu.store.transcript() if r["direction"] == "out" and r["account"] == "kf"]
-    assert rows[-1]["status"] == "refused" and "5 replies" in rows[-1]["error"]
+    assert rows[-1]["status"] == "held" and "5 replies" in rows[-1]["error"]
     conv = await sb.kefu.store.by_ticket(1001)
     assert conv is not None and "5 replies" in conv.unreachable, "the conversation is marked"
     assert await sb.kefu.store.dead_letters() == [], "a platform's rule, not a failure to retry"
@@ -256,7 +256,7 @@ async def test_the_sixth_reply_without_a_customer_message_is_refused_and_the_age
     await sb.kf_write("wm_zhang", "好的,谢谢")  # the customer writes: five more allowed
     await sb.say("lixiaoli", "#1001 不客气,祝您生活愉快")
     await sb.settle()
-    assert sb.kf.texts_to("wm_zhang")[-1] == "不客气,祝您生活愉快"
+    assert sb.kf.texts_to("wm_zhang")[-2:] == ["您好,这是第6条回复", "不客气,祝您生活愉快"], "the kept one first"
     conv = await sb.kefu.store.by_ticket(1001)
     assert conv is not None and conv.unreachable == ""
 

@@ -51,6 +51,11 @@ def delivery_of(row: dict[str, Any]) -> Delivery:
     )
 
 
+def _marks(n: int, first: int) -> str:
+    """$first, $first+1, ... for n parameters."""
+    return ", ".join(f"${k + first}" for k in range(n))
+
+
 def _unique_violation(e: BaseException) -> bool:
     return isinstance(e, sqlite3.IntegrityError) or str(getattr(e, "sqlstate", "")) == "23505"
 
@@ -197,25 +202,44 @@ class Transcript(StoreBase):
         )
         return int(n or 0)
 
-    async def release_held(self, conversation_id: int, message_id: str, now: float) -> list[Delivery]:
-        """The conversation's held replies, oldest first, back to pending: released once, by the
-        customer's message `message_id` (which finds them again if its handling is replayed)."""
+    async def release_held(self, conv: Conversation, message_id: str, now: float) -> list[Delivery]:
+        """The customer's held replies, oldest first, back to pending: those of `conv` and of their
+        earlier conversations still marked unreachable (closed while replies were held), whose mark
+        is cleared. Released once, by the customer's message `message_id`, which finds the current
+        conversation's again if its handling is replayed."""
         mark = f"released by {message_id}"
-        rows = await self._rows(
-            "SELECT * FROM messages WHERE conversation_id = $1 AND direction = 'out' "
-            "AND (status = 'held' OR (status = 'pending' AND error = $2)) ORDER BY id",
-            conversation_id,
-            mark,
-        )
-        taken = []
-        for row in rows:
-            if row["status"] == "pending" or await self._exec(
-                "UPDATE messages SET status = 'pending', error = $2, updated_at = $3 WHERE id = $1 AND status = 'held'",
-                row["id"],
+        async with self._changing() as conn:
+            earlier = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM conversations WHERE account = $1 AND customer = $2 AND unreachable != '' "
+                    "AND id != $3",
+                    conv.account,
+                    conv.customer,
+                    conv.id,
+                )
+            ]
+            ids = [conv.id, *earlier]
+            rows = await conn.fetch(
+                f"SELECT * FROM messages WHERE conversation_id IN ({_marks(len(ids), 2)}) AND direction = 'out' "
+                "AND (status = 'held' OR (status = 'pending' AND error = $1)) ORDER BY id",
                 mark,
-                now,
-            ):
-                taken.append(delivery_of(row))
+                *ids,
+            )
+            if earlier:  # their window is this one: the sender must not refuse their replies again
+                await conn.execute(
+                    f"UPDATE conversations SET unreachable = '' WHERE id IN ({_marks(len(earlier), 1)})", *earlier
+                )
+            taken = []
+            for row in rows:
+                if row["status"] == "pending" or await conn.execute(
+                    "UPDATE messages SET status = 'pending', error = $2, updated_at = $3 WHERE id = $1 "
+                    "AND status = 'held'",
+                    row["id"],
+                    mark,
+                    now,
+                ):
+                    taken.append(delivery_of(dict(row)))
         return taken
 
     async def transcript(self, conversation_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
