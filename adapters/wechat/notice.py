@@ -37,10 +37,10 @@ class WindowNotice(Strict):
             try:
                 names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
             except ValueError as e:
-                raise ValueError(f"data.{key}: {e} (write {{{{ and }}}} for a literal brace)") from None
+                raise ValueError(f"{key}: {e} (write {{{{ and }}}} for a literal brace)") from None
             unknown = [n for n in names if n not in FIELDS]
             if unknown:
-                raise ValueError(f"data.{key}: unknown placeholder {{{unknown[0]}}}; known: {', '.join(FIELDS)}")
+                raise ValueError(f"{key}: unknown placeholder {{{unknown[0]}}}; known: {', '.join(FIELDS)}")
         return v
 
 
