@@ -34,6 +34,8 @@ __all__ = [
     "RECEIVE_IMAGES",
     "SEND_IMAGES",
     "WINDOW_NOTICE",
+    "RECEIVE_VOICE",
+    "SEND_VOICE",
 ]
 
 Ability = str
@@ -41,6 +43,10 @@ Ability = str
 RECEIVE_IMAGES: Ability = "receive_images"
 # A picture can be put on this platform (upload_image) and sent (a delivery of kind "image").
 SEND_IMAGES: Ability = "send_images"
+# A voice message written on this platform can be fetched (download_media) as the audio itself.
+RECEIVE_VOICE: Ability = "receive_voice"
+# Audio can be put on this platform (upload_voice) and sent (a delivery of kind "voice").
+SEND_VOICE: Ability = "send_voice"
 # When the platform's reply window to a customer has closed, a notice the window does not bind can
 # tell them an answer waits (send_window_notice); an account declares it when one is configured.
 WINDOW_NOTICE: Ability = "window_notice"
@@ -142,6 +148,11 @@ class Adapter(ABC):
     async def upload_image(self, data: bytes, filename: str) -> str:
         """With SEND_IMAGES: put a picture on the platform; the media id a delivery sends."""
         raise NotImplementedError(f"{self.platform} does not declare {SEND_IMAGES}")
+
+    async def upload_voice(self, data: bytes, filename: str) -> str:
+        """With SEND_VOICE: put audio on the platform; the media id a delivery sends. Raises
+        PlatformError naming the limit when the audio is not in a form the platform plays."""
+        raise NotImplementedError(f"{self.platform} does not declare {SEND_VOICE}")
 
     async def send_window_notice(self, to: str, values: Mapping[str, Any]) -> str:
         """With WINDOW_NOTICE: tell customer `to` that replies wait for them (the reply window has

@@ -253,10 +253,12 @@ class Runtime:
             logger.info("{}: no name for {} ({})", account, user_id, e)
             return ""
 
-    async def bridge_media(self, source: str, media_id: str, target: str) -> str:
-        """Carry a media file from one account's platform to another's; the target's media id (the
-        sender has checked both declare the abilities: Directory.carries_images)."""
+    async def bridge_media(self, source: str, media_id: str, target: str, kind: str = "image") -> str:
+        """Carry a media file (a picture, or a voice) from one account's platform to another's; the
+        target's media id (the sender has checked both declare the abilities: Directory.carries_*)."""
         data, filename = await self.adapters[source].download_media(media_id)
+        if kind == "voice":
+            return await self.adapters[target].upload_voice(data, filename)
         return await self.adapters[target].upload_image(data, filename)
 
     def desk_parts(self) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class Directory:
         """Does this account's adapter declare the ability (bot.adapter.RECEIVE_IMAGES, SEND_IMAGES)?"""
         return ability in self.abilities.get(account, frozenset())
 
+    def carries_voice(self, source: str, target: str) -> bool:
+        """Can a voice message written on `source` reach someone on `target` as audio?"""
+        return self.can(target, "send_voice") and (source == target or self.can(source, "receive_voice"))
+
     def carries_images(self, source: str, target: str) -> bool:
         """Can a picture written on `source` reach someone on `target` as a picture?"""
         if not self.can(target, "send_images"):

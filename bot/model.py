@@ -89,7 +89,7 @@ class Delivery:
     to: str
     text: str = ""
     kind: Literal["text", "image"] = "text"
-    media: str = ""  # platform media id for images
+    media: str = ""  # platform media id for images and voices
     media_from: str = ""  # account the media id belongs to, when it is not `account`
     conversation_id: int | None = None
     purpose: str = "reply"  # greeting, relay, reply, notice, receipt

@@ -64,7 +64,7 @@ class SenderHost(Protocol):
 
     async def enqueue_delivery(self, d: Delivery) -> None: ...
 
-    async def bridge_media(self, source: str, media_id: str, target: str) -> str: ...
+    async def bridge_media(self, source: str, media_id: str, target: str, kind: str = "image") -> str: ...
 
 
 class Sender:
@@ -116,6 +116,14 @@ class Sender:
             ):
                 return f"a picture cannot be carried from {d.media_from} to {d.account} yet"
             return None
+        if d.kind == "voice":
+            if not d.media:
+                return EMPTY
+            if d.media_from and d.media_from != d.account and not self.rt.directory.carries_voice(
+                d.media_from, d.account
+            ):
+                return f"a voice cannot be carried from {d.media_from} to {d.account} yet"
+            return None
         return EMPTY if not d.text.strip() else None
 
     async def _send(self, adapter: Any, d: Delivery) -> None:
@@ -127,8 +135,8 @@ class Sender:
                 await self._release(d)
                 raise LeaseLost(f"delivery {d.id[:8]}: the partition went to another process")
             try:
-                if d.kind == "image" and d.media_from and d.media_from != d.account:
-                    d.media = await rt.bridge_media(d.media_from, d.media, d.account)
+                if d.kind in ("image", "voice") and d.media_from and d.media_from != d.account:
+                    d.media = await rt.bridge_media(d.media_from, d.media, d.account, d.kind)
                     d.media_from = ""
                 external_id = await adapter.send(d)
             except RateLimited as e:  # queue behind the limit, never drop

@@ -15,7 +15,7 @@ from adapters.wechat import inbound
 from adapters.wechat.client import WeChatClient
 from adapters.wechat.config import WeChatAccount
 from adapters.wechat.notice import fill
-from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, WINDOW_NOTICE, Adapter, Host, Route
+from bot.adapter import RECEIVE_IMAGES, RECEIVE_VOICE, SEND_IMAGES, WINDOW_NOTICE, Adapter, Host, Route
 from bot.bus import Guard
 from bot.errors import BadRequest, SignatureError
 from bot.model import Delivery
@@ -28,7 +28,7 @@ _SECONDS = re.compile(r"[0-9]{1,12}")  # a unix time in seconds
 class WeChatAdapter(Adapter):
     platform = "wechat"
     account: WeChatAccount
-    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
+    abilities = frozenset({RECEIVE_IMAGES, RECEIVE_VOICE, SEND_IMAGES})
 
     def __init__(self, account: WeChatAccount, host: Host):
         super().__init__(account, host)

@@ -21,11 +21,22 @@ from wechatpy.utils import WeChatSigner
 
 from adapters.emulator import Emulator
 
-__all__ = ["WeChatEmulator", "WeChatPusher", "new_aes_key", "CS_SEND", "TEMPLATE_SEND", "SUBSCRIBE_SEND"]
+__all__ = [
+    "MEDIA_GET",
+    "MEDIA_UPLOAD",
+    "WeChatEmulator",
+    "WeChatPusher",
+    "new_aes_key",
+    "CS_SEND",
+    "TEMPLATE_SEND",
+    "SUBSCRIBE_SEND",
+]
 
 CS_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/bizsend"
+MEDIA_GET = "/cgi-bin/media/get"
+MEDIA_UPLOAD = "/cgi-bin/media/upload"
 
 
 def new_aes_key() -> str:

@@ -8,7 +8,8 @@ from loguru import logger
 from adapters.wecom import inbound
 from adapters.wecom.client import WeComClient
 from adapters.wecom.config import WeComAccount
-from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, Adapter, Route
+from adapters.wecom.voice import voice_problem
+from bot.adapter import RECEIVE_IMAGES, SEND_IMAGES, SEND_VOICE, Adapter, Route
 from bot.errors import BadRequest, PlatformError
 from bot.model import Delivery
 
@@ -18,7 +19,7 @@ __all__ = ["WeComAdapter"]
 class WeComAdapter(Adapter):
     platform = "wecom"
     account: WeComAccount
-    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES})
+    abilities = frozenset({RECEIVE_IMAGES, SEND_IMAGES, SEND_VOICE})
 
     def routes(self) -> list[Route]:
         return [Route("GET", self.verify), Route("POST", self.callback)]
@@ -48,13 +49,13 @@ class WeComAdapter(Adapter):
         if d.group:
             return await self._to_group(d)
         if d.chat:  # a desk group: an appchat the app created
-            if d.kind == "image":
-                await self.client.appchat_send(d.to, "image", {"media_id": d.media})
+            if d.kind in ("image", "voice"):
+                await self.client.appchat_send(d.to, d.kind, {"media_id": d.media})
             else:
                 await self.client.appchat_text(d.to, d.text)
             return ""
-        if d.kind == "image":
-            data = await self.client.send(d.to, "image", {"media_id": d.media}, dedupe=d.resend)
+        if d.kind in ("image", "voice"):
+            data = await self.client.send(d.to, d.kind, {"media_id": d.media}, dedupe=d.resend)
         else:
             data = await self.client.send(d.to, "text", {"content": d.text}, dedupe=d.resend)
         return str(data.get("msgid") or "")
@@ -78,3 +79,8 @@ class WeComAdapter(Adapter):
 
     async def upload_image(self, data: bytes, filename: str) -> str:
         return await self.client.upload_media("image", data, filename)
+
+    async def upload_voice(self, data: bytes, filename: str) -> str:
+        if (problem := voice_problem(data)) is not None:  # refused here: kefu does not convert audio
+            raise PlatformError(0, f"the voice cannot be forwarded: {problem}", platform=self.platform)
+        return await self.client.upload_media("voice", data, filename)

@@ -17,11 +17,22 @@ from wechatpy.work.crypto import WeChatCrypto
 
 from adapters.emulator import Emulator
 
-__all__ = ["WeComEmulator", "WeComGettoken", "WeComPusher", "APP_SEND", "ROBOT_SEND", "APPCHAT_SEND"]
+__all__ = [
+    "MEDIA_GET",
+    "MEDIA_UPLOAD",
+    "WeComEmulator",
+    "WeComGettoken",
+    "WeComPusher",
+    "APP_SEND",
+    "ROBOT_SEND",
+    "APPCHAT_SEND",
+]
 
 APP_SEND = "/cgi-bin/message/send"
 ROBOT_SEND = "/cgi-bin/webhook/send"
 APPCHAT_SEND = "/cgi-bin/appchat/send"
+MEDIA_GET = "/cgi-bin/media/get"
+MEDIA_UPLOAD = "/cgi-bin/media/upload"
 
 
 class WeComGettoken:
@@ -94,6 +105,9 @@ class WeComEmulator(WeComGettoken, Emulator):
         wanted = [u for u in str(body.get("touser", "")).split("|") if u]
         if not wanted:
             return self.refuse(call, 40031, "invalid user list")
+        kind = body["msgtype"]
+        if kind == "voice" and str((body[kind] or {}).get("media_id", "")) not in self.media:
+            return self.refuse(call, 40007, "invalid media_id")
         bad_users = [u for u in wanted if self.users is not None and u not in self.users]
         # enable_duplicate_check: the same message from the same app to the same users within
         # duplicate_check_interval seconds (default 1800) is not sent again (message/send, 90236)
@@ -133,8 +147,16 @@ class WeComEmulator(WeComGettoken, Emulator):
         call = await self.record(request)
         if (bad := self.check_token(request, call)) is not None:
             return bad
+        kind = request.query.get("type", "")
+        data = next(iter(call.body.get("_files", {}).values()), b"")
+        if kind not in ("image", "voice", "video", "file"):
+            return self.refuse(call, 40004, "invalid media type")
+        if kind == "voice" and not data.startswith(b"#!AMR\n"):  # voice: AMR only, at most 2 MB
+            return self.refuse(call, 40005, "invalid file type")
+        if kind == "voice" and len(data) > 2 * 1024 * 1024:
+            return self.refuse(call, 40006, "invalid file size")
         media_id = f"wecom-media-{len(self.media) + 1}"
-        self.media[media_id] = next(iter(call.body.get("_files", {}).values()), b"")
+        self.media[media_id] = data
         return web.json_response(
             {
                 "errcode": 0,
