@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.config_console import ConsoleConfig
-from bot.config_types import WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
+from bot.config_faq import FaqConfig
+from bot.config_types import CONFIG_DIR, WEEKDAYS, Duration, Problems, Strict, parse_duration, problems_of
 from bot.hours import ScheduleConfig
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 ACCOUNT_SCHEMAS = "account_schemas"  # the validation context's key: platform name -> account schema
-CONFIG_DIR = "config_dir"  # the validation context's key: the folder of the YAML file, for relative paths
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -224,33 +223,6 @@ class ReportsConfig(Strict):
     def _at(cls, v: str) -> str:
         if v and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
             raise ValueError(f"{v!r} is not a time like 18:00")
-        return v
-
-
-class FaqConfig(Strict):
-    """The knowledge base: common questions answered before a person (handlers/faq)."""
-
-    file: str = ""  # YAML or XLSX, relative to the config file; empty: no knowledge base
-    engine: Literal["embedding", "bigrams", "words", "both"] = "embedding"  # bench/RESULTS.md says why
-    answer_at: float = Field(default=0.775, gt=0, le=1)  # score to answer the customer at once (bench/faq.py)
-    suggest_at: float = Field(default=0.225, gt=0, le=1)  # score to suggest the entry to the agent
-    handover_words: list[str] = ["人工", "转人工"]
-    handover_line: str = "回复「人工」转人工服务"  # after each automatic answer
-    menu_key: str = ""  # a menu entry's key that asks for a person, like 人工
-    misses: int = Field(default=2, ge=1)  # unanswered questions in a row that hand the customer over
-
-    @model_validator(mode="after")
-    def _order(self) -> FaqConfig:
-        if self.suggest_at > self.answer_at:
-            raise ValueError("suggest_at must not be above answer_at")
-        return self
-
-    @field_validator("file")
-    @classmethod
-    def _relative(cls, v: str, info: ValidationInfo) -> str:
-        base = (info.context or {}).get(CONFIG_DIR)
-        if v and base is not None and not Path(v).is_absolute():
-            return str(Path(base) / v)
         return v
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-__all__ = ["Strict", "Problems", "problems_of", "Duration", "parse_duration", "Windows", "WEEKDAYS"]
+__all__ = ["Strict", "Problems", "problems_of", "Duration", "parse_duration", "Windows", "WEEKDAYS", "CONFIG_DIR"]
 
+CONFIG_DIR = "config_dir"  # the validation context's key: the folder of the YAML file, for relative paths
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
